@@ -1,0 +1,33 @@
+"""Errors the user can act on.
+
+Every error raised for bad input is a :class:`NasBenchError` whose message names what was wrong and
+how to fix it, so a trial log or an ``nnictl create`` failure shows one clear line instead of a stack
+of library frames.
+"""
+
+from __future__ import annotations
+
+
+class NasBenchError(Exception):
+    """Base class: a problem with the user's input or environment, with the fix in the message."""
+
+
+class ConfigError(NasBenchError, ValueError):
+    """A malformed or inconsistent setting (protocol YAML, tuner classArgs, unknown name)."""
+
+
+class GenotypeError(NasBenchError, ValueError):
+    """An architecture that does not belong to its search space."""
+
+
+class DatasetNotFoundError(NasBenchError, FileNotFoundError):
+    """A dataset that is not where it was looked for."""
+
+
+class TrialFailedError(NasBenchError, RuntimeError):
+    """Training cannot go on (NaN loss, ...); the trial ends as FAILED with this reason."""
+
+
+def unknown_name_error(kind: str, name: str, known: list[str] | tuple[str, ...]) -> ConfigError:
+    """The one message for every registry lookup that misses."""
+    return ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")

@@ -1,0 +1,55 @@
+"""Per-epoch checkpoints, so a killed trial resumes where it stopped instead of at epoch 0.
+
+A restarted NNI trial is a new trial job with a new id and output folder, so checkpoints are keyed by
+what the trial *trains* (experiment id + a hash of its parameters), not by the trial id: the re-run of
+the same (architecture, protocol, seed) finds the previous run's last epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nni_nas_bench.errors import ConfigError
+
+
+def default_checkpoint_root() -> Path:
+    """``$NNB_CHECKPOINT_DIR`` or ``~/.cache/nni_nas_bench/checkpoints``."""
+    env = os.environ.get("NNB_CHECKPOINT_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "nni_nas_bench" / "checkpoints"
+
+
+def checkpoint_key(params: dict[str, Any], experiment_id: str | None = None) -> str:
+    """Stable name for the run of ``params`` (canonical JSON, so key order does not matter)."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return f"{experiment_id or 'standalone'}-{digest}"
+
+
+class CheckpointStore:
+    """One file per run; writes are atomic (temp file + rename) so a kill mid-write loses nothing."""
+
+    def __init__(self, root: str | Path, key: str):
+        self.path = Path(root) / f"{key}.pt"
+
+    def load(self) -> dict[str, Any] | None:
+        """The last saved state, or None when this run never saved one."""
+        if not self.path.exists():
+            return None
+        try:
+            return torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
+            raise ConfigError(
+                f"checkpoint {self.path} is unreadable ({exc}); delete it to retrain this run from epoch 0"
+            ) from None
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write ``state`` atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)

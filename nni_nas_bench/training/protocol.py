@@ -1,0 +1,171 @@
+"""The final-training ("augment") protocol as one config object.
+
+Every trick of SPEC's training-tricks study is a setting here, so each of the paper's 10 protocols is
+a preset of a few overrides rather than a code path. A protocol travels inside every trial's NNI
+parameters in full (``Protocol.to_dict()``), so each result row in the trial DB records exactly how the
+network was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from nni_nas_bench.errors import ConfigError, unknown_name_error
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a child network is trained; defaults are the DARTS final-training protocol of SPEC (CIFAR)."""
+
+    name: str = "darts"
+    epochs: int = 600
+    batch_size: int = 96
+    channels: int = 36                 # initial channels C
+    layers: int = 20                   # number of cells (20 on CIFAR, 8 on the 224-px datasets)
+    lr: float = 0.025
+    lr_min: float = 0.0                # cosine annealing floor
+    lr_schedule: str = "cosine"        # 'cosine' (per epoch, DARTS) or 'cosine_restarts' (SGDR, ENAS)
+    restart_period: int = 10           # SGDR T0 in epochs (cosine_restarts only)
+    restart_mult: int = 2              # SGDR Tmul (cosine_restarts only)
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0             # max gradient norm; 0 disables clipping
+    cutout: int = 16                   # cutout side in pixels; 0 disables
+    drop_path: float = 0.2             # final DropPath probability, ramped linearly from 0 over the epochs
+    auxiliary_weight: float = 0.4      # weight of the auxiliary head's loss at cell 2n/3; 0 removes the head
+    autoaugment: bool = False          # torchvision AutoAugment (CIFAR10 policy)
+    label_smoothing: float = 0.0
+    seed: int = 0                      # training seed: weights init, data order, augmentation, DropPath
+    subset: int | None = None          # at most this many images per class (quick runs); None = all
+    eval_batch_size: int = 500
+    precision: str = "auto"            # 'fp32', 'bf16' (autocast), or 'auto' = bf16 on CUDA, fp32 on CPU
+    channels_last: bool | None = None  # None = on for CUDA, off for CPU
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
+        positive = ("epochs", "batch_size", "channels", "layers", "eval_batch_size", "restart_period", "restart_mult")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"protocol.{name} must be > 0, got {getattr(self, name)}")
+        if self.layers < 3:
+            raise ConfigError(f"protocol.layers must be >= 3 (a cell network has two reduction cells), got {self.layers}")
+        for name in ("lr", "lr_min", "weight_decay", "grad_clip", "cutout", "auxiliary_weight", "label_smoothing"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"protocol.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.drop_path < 1:
+            raise ConfigError(f"protocol.drop_path must be in [0, 1), got {self.drop_path}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"protocol.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.lr_schedule not in ("cosine", "cosine_restarts"):
+            raise ConfigError(f"protocol.lr_schedule must be 'cosine' or 'cosine_restarts', got {self.lr_schedule!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"protocol.precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+        if self.subset is not None and self.subset <= 0:
+            raise ConfigError(f"protocol.subset must be a positive number of images per class or null, got {self.subset}")
+
+    # --------------------------------------------------------------------------------- conversion
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting, JSON-serialisable: what a trial's parameters and the result rows carry."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "Protocol":
+        """A copy with some settings changed (validated like any protocol)."""
+        return from_dict({**self.to_dict(), **changes})
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of an epoch (0-based), stepped once per epoch as in DARTS and ENAS."""
+        import math
+
+        if self.lr_schedule == "cosine":
+            t, period = epoch, self.epochs
+        else:  # SGDR: restart after T0, T0*Tmul, ... epochs
+            t, period = epoch, self.restart_period
+            while t >= period:
+                t -= period
+                period *= self.restart_mult
+        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * t / period))
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Protocol))
+
+
+def _check_type(name: str, value: Any, annotation: str) -> None:
+    """Reject wrongly typed YAML values (``epochs: ten``) with the setting's name."""
+    allowed = {
+        "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+        "int | None": (int, type(None)), "bool | None": (bool, type(None)),
+    }[annotation]
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, allowed) or (is_bool and bool not in allowed):
+        raise ConfigError(f"protocol.{name} must be {annotation}, got {value!r} ({type(value).__name__})")
+
+
+# Named protocols. SPEC experiment 1's ten protocols are 'base' plus tricks; the method-specific final
+# trainings of SPEC's "Per-method differences" are DARTS plus their own changes.
+_BASE = {"cutout": 0, "drop_path": 0.0, "auxiliary_weight": 0.0, "autoaugment": False}
+PRESETS: dict[str, dict[str, Any]] = {
+    "darts": {},
+    # SPEC experiment 1 (training tricks), in the paper's order; cutout + DropPath + auxiliary is 'darts'.
+    "base": _BASE,
+    "auxiliary": {**_BASE, "auxiliary_weight": 0.4},
+    "drop_path": {**_BASE, "drop_path": 0.2},
+    "cutout": {**_BASE, "cutout": 16},
+    "cutout_drop_path": {**_BASE, "cutout": 16, "drop_path": 0.2},
+    "channels_50": {"channels": 50},
+    "autoaugment": {"autoaugment": True},
+    "epochs_1500": {"epochs": 1500},
+    "all": {"channels": 50, "autoaugment": True, "epochs": 1500},
+    # Per-method final-training differences (SPEC).
+    "pdarts": {"batch_size": 128, "drop_path": 0.3},
+    "manas": {"batch_size": 128},
+    "cnas": {"label_smoothing": 0.1, "drop_path": 0.25},
+    "enas": {"layers": 17, "epochs": 630, "batch_size": 144, "lr": 0.05, "lr_min": 0.001,
+             "lr_schedule": "cosine_restarts", "restart_period": 10, "restart_mult": 2},
+    # A CPU-sized protocol to see the whole loop work in minutes (not a benchmark result).
+    "quick": {"epochs": 3, "batch_size": 64, "channels": 8, "layers": 5, "subset": 100, "cutout": 16,
+              "drop_path": 0.1, "auxiliary_weight": 0.4},
+}
+
+
+def from_dict(settings: Mapping[str, Any] | str | None) -> Protocol:
+    """Build a protocol from ``{preset: name, <setting>: value, ...}`` or a preset name.
+
+    The preset's name becomes the protocol's ``name`` unless ``name`` is given; unknown settings are
+    rejected with the list of valid ones (a typo must not silently train the default protocol).
+    """
+    if settings is None:
+        settings = {}
+    if isinstance(settings, str):
+        settings = {"preset": settings}
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"a protocol must be a preset name or a mapping of settings, got {settings!r}")
+    settings = dict(settings)
+    preset = settings.pop("preset", None)
+    base: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise unknown_name_error("protocol preset", str(preset), list(PRESETS))
+        base = {"name": preset, **PRESETS[preset]}
+    unknown = sorted(set(settings) - set(_FIELD_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown protocol setting(s) {unknown}; valid settings: {', '.join(_FIELD_NAMES)}")
+    return Protocol(**{**base, **settings})
+
+
+def from_yaml(path: str | Path) -> Protocol:
+    """Read a protocol YAML file (a mapping of settings, optionally with ``preset``)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"protocol file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"protocol file {path} is not valid YAML: {exc}") from None
+    return from_dict(data)

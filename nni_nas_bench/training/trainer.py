@@ -1,0 +1,176 @@
+"""The training loop of the final-training protocol.
+
+``train(model, loaders, protocol, ...)`` knows nothing about NNI: it takes a network, a protocol and a
+callback, and returns a metrics dict. The trial entry point wraps it with NNI reporting (the
+separation airbench and NNI's evaluators both keep), so notebooks and benchmarks call it directly.
+
+Per epoch: set the learning rate (per-epoch cosine, as DARTS) and the DropPath probability (ramped
+linearly), train with gradient clipping and the auxiliary loss, evaluate top-1 on the evaluation set,
+report, checkpoint. The test accuracy of the *last* epoch is the headline number (SPEC: "last epoch
+is the honest default"); the best epoch is reported beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Callable, Iterable, Protocol as TypingProtocol
+
+import torch
+from torch import nn
+
+from nni_nas_bench.errors import TrialFailedError
+from nni_nas_bench.training.checkpoint import CheckpointStore
+from nni_nas_bench.training.cost import count_mflops, count_parameters
+from nni_nas_bench.training.protocol import Protocol
+
+Reporter = Callable[[dict[str, Any]], None]
+
+
+class Loader(TypingProtocol):
+    """What the trainer needs from a data loader (see :mod:`nni_nas_bench.data`)."""
+
+    def __iter__(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]: ...
+    def __len__(self) -> int: ...
+    def set_epoch(self, epoch: int) -> None: ...
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``auto``/None → the first CUDA device if there is one, else the CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _autocast(protocol: Protocol, device: torch.device) -> contextlib.AbstractContextManager:
+    bf16 = protocol.precision == "bf16" or (protocol.precision == "auto" and device.type == "cuda")
+    if bf16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Loader, protocol: Protocol, device: torch.device,
+             memory_format: torch.memory_format = torch.contiguous_format) -> float:
+    """Top-1 accuracy in percent over the whole loader."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    total = 0
+    with _autocast(protocol, device):
+        for x, y in loader:
+            logits = model(x.contiguous(memory_format=memory_format))
+            correct += (logits.argmax(1) == y).sum()
+            total += y.numel()
+    return 100.0 * correct.item() / max(total, 1)
+
+
+def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol: Protocol, *,
+          image_size: int, device: str | torch.device | None = None, report: Reporter | None = None,
+          checkpoint: CheckpointStore | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train ``model`` with ``protocol``; return the final metrics dict.
+
+    ``report`` receives one dict per epoch (``default`` = that epoch's evaluation accuracy). With a
+    ``checkpoint`` store, every epoch is saved and a previous run's state is resumed: the epochs it
+    completed are re-reported (so a restarted trial still shows the whole curve) and not retrained.
+    Raises :class:`TrialFailedError` when the loss stops being finite.
+    """
+    device = resolve_device(device)
+    channels_last = protocol.channels_last if protocol.channels_last is not None else device.type == "cuda"
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(device=device, memory_format=memory_format)
+    # Cost is counted before training so a crash later still leaves a full description.
+    params_m = count_parameters(model)
+    mflops = count_mflops(model, image_size)
+    optimizer = torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
+                                weight_decay=protocol.weight_decay, nesterov=protocol.nesterov)
+    criterion = nn.CrossEntropyLoss(label_smoothing=protocol.label_smoothing)
+    history: list[dict[str, Any]] = []
+    start_epoch, train_seconds = 0, 0.0
+
+    state = checkpoint.load() if checkpoint is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], device)
+        history, train_seconds = state["history"], state["train_seconds"]
+        start_epoch = len(history)
+        log(f"resuming from checkpoint {checkpoint.path} after epoch {start_epoch}")
+        for row in history:
+            if report is not None:
+                report(row)
+
+    for epoch in range(start_epoch, protocol.epochs):
+        lr = protocol.lr_at(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        if hasattr(model, "drop_path_prob"):
+            model.drop_path_prob.fill_(protocol.drop_path * epoch / protocol.epochs)
+        train_loader.set_epoch(epoch)
+        tic = time.perf_counter()
+        loss_sum, correct, seen = _train_epoch(model, train_loader, optimizer, criterion, protocol, device,
+                                               memory_format)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        epoch_seconds = time.perf_counter() - tic
+        train_seconds += epoch_seconds
+        train_loss = loss_sum / max(seen, 1)
+        if not torch.isfinite(torch.tensor(train_loss)):
+            raise TrialFailedError(
+                f"training loss became {train_loss} in epoch {epoch} (lr {lr:.4g}): the run diverged; "
+                "lower protocol.lr, enable protocol.grad_clip, or check the input data"
+            )
+        acc = evaluate(model, eval_loader, protocol, device, memory_format)
+        row = {"default": acc, "epoch": epoch + 1, "train_loss": train_loss, "train_acc": 100.0 * correct / max(seen, 1),
+               "lr": lr, "epoch_seconds": epoch_seconds}
+        history.append(row)
+        log(f"epoch {epoch + 1}/{protocol.epochs} lr {lr:.4g} train_loss {train_loss:.4f} "
+            f"train_acc {row['train_acc']:.2f} eval_acc {acc:.2f} ({epoch_seconds:.1f}s)")
+        if report is not None:
+            report(row)
+        if checkpoint is not None:
+            checkpoint.save({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
+                "train_seconds": train_seconds, "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            })
+
+    best = max(history, key=lambda r: r["default"])
+    return {
+        "default": history[-1]["default"],
+        "best_acc": best["default"],
+        "best_epoch": best["epoch"],
+        "epochs": len(history),
+        "params": params_m,
+        "flops": mflops,
+        "train_seconds": train_seconds,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+    }
+
+
+def _train_epoch(model: nn.Module, loader: Loader, optimizer: torch.optim.Optimizer, criterion: nn.Module,
+                 protocol: Protocol, device: torch.device,
+                 memory_format: torch.memory_format) -> tuple[float, int, int]:
+    """One pass over the training loader; sums stay on the device (no per-step host sync)."""
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = 0
+    for x, y in loader:
+        x = x.contiguous(memory_format=memory_format)
+        with _autocast(protocol, device):
+            out = model(x)
+            logits, aux = out if isinstance(out, tuple) else (out, None)
+            loss = criterion(logits, y)
+            if aux is not None and protocol.auxiliary_weight > 0:
+                loss = loss + protocol.auxiliary_weight * criterion(aux, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if protocol.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), protocol.grad_clip)
+        optimizer.step()
+        loss_sum += loss.detach().float() * y.numel()
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += y.numel()
+    return loss_sum.item(), int(correct.item()), seen

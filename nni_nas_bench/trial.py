@@ -1,0 +1,152 @@
+"""What one NNI trial runs: build the architecture it is given, train it, report.
+
+    python -m nni_nas_bench.trial --data-root DIR                   # inside an NNI experiment
+    python -m nni_nas_bench.trial --data-root DIR --params P.json   # standalone (tests, debugging)
+
+The parameters (from the tuner, or a JSON file/string) name the dataset, the space and its settings,
+the genotype in DARTS notation, the full training protocol, and who the trial is (role, method,
+architecture index and seed). Paths are never parameters: the data root, cache and checkpoint folders
+are settings of the machine that runs the trial (flags or ``NNB_*`` environment variables), so the
+same experiment runs on machines whose folders differ.
+
+Every final metric dict repeats the trial's identity (role, method, genotype, seeds, protocol, code
+version): NNI 3.0 can record another trial's parameters for a trial when several run at once
+(upstream #5726), and the metrics are what the analysis trusts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from nni_nas_bench.errors import ConfigError, NasBenchError, TrialFailedError
+from nni_nas_bench.provenance import code_version
+from nni_nas_bench.training import from_dict
+from nni_nas_bench.training.checkpoint import CheckpointStore, checkpoint_key, default_checkpoint_root
+from nni_nas_bench.training.trainer import resolve_device, train
+
+REQUIRED = ("dataset", "space", "genotype", "protocol")
+IDENTITY = ("role", "method", "dataset", "space", "arch_index", "arch_seed", "search_seed", "source_trial")
+
+
+def default_data_root() -> Path:
+    """``$NNB_DATA_ROOT`` or ``~/.cache/nni_nas_bench/data`` (where ``download`` puts datasets)."""
+    env = os.environ.get("NNB_DATA_ROOT")
+    return Path(env) if env else Path.home() / ".cache" / "nni_nas_bench" / "data"
+
+
+def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "auto",
+              checkpoint_root: str | Path | None = None, experiment_id: str | None = None,
+              download: bool = False, report_epoch: Callable[[dict[str, Any]], None] | None = None,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train the architecture of ``params`` and return its final metrics (identity included)."""
+    from nni_nas_bench.data import get_dataset_info, load_split, make_loaders
+    from search_spaces import create_space
+
+    missing = [k for k in REQUIRED if k not in params]
+    if missing:
+        raise ConfigError(f"trial parameters miss {missing}; got keys {sorted(params)}")
+    protocol = from_dict(params["protocol"])
+    info = get_dataset_info(params["dataset"])
+    space = create_space(params["space"], **params.get("space_args", {}))
+    genotype = space.parse(params["genotype"])
+    device_ = resolve_device(device)
+    log(f"trial: {params.get('role', '?')} {params.get('method', '?')} on {info.name}, protocol "
+        f"{protocol.name}, seed {protocol.seed}, device {device_}\n  {genotype}")
+
+    split = load_split(info.name, data_root, "final", seed=protocol.seed, subset=protocol.subset,
+                       download=download)
+    train_loader, eval_loader = make_loaders(
+        split, batch_size=protocol.batch_size, device=device_, cutout=protocol.cutout,
+        autoaugment=protocol.autoaugment, seed=protocol.seed, eval_batch_size=protocol.eval_batch_size,
+    )
+    torch.manual_seed(protocol.seed)  # weight init and DropPath masks follow the training seed
+    model = space.build_network(
+        genotype, C=protocol.channels, num_classes=info.num_classes, layers=protocol.layers,
+        stem="cifar" if info.image_size == 32 else "imagenet", auxiliary=protocol.auxiliary_weight > 0,
+    )
+    store = None
+    if checkpoint_root is not None:
+        store = CheckpointStore(checkpoint_root, checkpoint_key(params, experiment_id))
+    metrics = train(model, train_loader, eval_loader, protocol, image_size=info.image_size, device=device_,
+                    report=report_epoch, checkpoint=store, log=log)
+    identity = {k: params[k] for k in IDENTITY if k in params}
+    return {
+        **metrics, **identity,
+        "genotype": genotype.to_text(),
+        "train_seed": protocol.seed,
+        "protocol_name": protocol.name,
+        # JSON text, not a nested dict: NNI's web UI shows flat metric values only.
+        "protocol": json.dumps(protocol.to_dict(), sort_keys=True),
+        "space_args": json.dumps(space.settings, sort_keys=True),
+        "code_version": code_version(),
+    }
+
+
+def _load_params(text: str) -> dict[str, Any]:
+    path = Path(text)
+    try:
+        raw = path.read_text() if path.is_file() else text
+        params = json.loads(raw)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--params must be a JSON object or a JSON file: {exc}") from None
+    if not isinstance(params, dict):
+        raise ConfigError("--params must be a JSON object")
+    return params
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (non-zero makes NNI mark the trial FAILED)."""
+    parser = argparse.ArgumentParser(prog="python -m nni_nas_bench.trial", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="folder holding the datasets (default: $NNB_DATA_ROOT or ~/.cache/nni_nas_bench/data)")
+    parser.add_argument("--params", default=None,
+                        help="JSON object or file with the trial parameters (default: ask NNI)")
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    parser.add_argument("--checkpoint-dir", type=Path, default=None,
+                        help="where per-epoch checkpoints live (default: $NNB_CHECKPOINT_DIR or ~/.cache/...)")
+    parser.add_argument("--download", action="store_true", help="let torchvision download missing CIFAR data")
+    args = parser.parse_args(argv)
+
+    in_nni = "NNI_PLATFORM" in os.environ
+    try:
+        if args.params is not None:
+            params = _load_params(args.params)
+        elif in_nni:
+            import nni
+
+            params = nni.get_next_parameter()
+            if not params:
+                raise ConfigError("NNI gave this trial no parameters (the tuner has no more architectures)")
+        else:
+            raise ConfigError("not running inside NNI: pass --params JSON (see --help)")
+        report_epoch = report_final = None
+        if in_nni:
+            import nni
+
+            report_epoch, report_final = nni.report_intermediate_result, nni.report_final_result
+        metrics = run_trial(
+            params, data_root=args.data_root or default_data_root(), device=args.device,
+            checkpoint_root=args.checkpoint_dir or default_checkpoint_root(),
+            experiment_id=os.environ.get("NNI_EXP_ID"), download=args.download, report_epoch=report_epoch,
+        )
+    except TrialFailedError as exc:
+        print(f"nni-nas-bench: trial failed: {exc}", file=sys.stderr, flush=True)
+        return 3
+    except NasBenchError as exc:
+        print(f"nni-nas-bench: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    print("final: " + json.dumps(metrics, sort_keys=True), flush=True)
+    if report_final is not None:
+        report_final(metrics)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""NNI tuners that turn a benchmark YAML into trials (``tuner.className`` in experiments/*.yml)."""
+
+from nni_nas_bench.tuners.random_baseline import RandomBaselineTuner
+
+__all__ = ["RandomBaselineTuner"]

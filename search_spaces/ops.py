@@ -1,0 +1,177 @@
+"""The operation registry shared by every cell-based space, supernet and child network.
+
+An operation is a builder ``(C, stride, affine) -> nn.Module`` that maps ``C`` channels to ``C``
+channels, halving the resolution when ``stride == 2``. An *op set* is the ordered list of names a
+space chooses from; adding a set (SPEC experiment 3's "poor" set, CNAS's set) is one entry in
+:data:`OP_SETS`, adding an operation is one :func:`register_op` call.
+
+Supernets build their mixed edges from the same builders (with ``affine=False``, as DARTS does), so
+there is exactly one implementation of every operation.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from nni_nas_bench.errors import unknown_name_error
+
+OpBuilder = Callable[[int, int, bool], nn.Module]
+OPS: dict[str, OpBuilder] = {}
+
+
+def register_op(name: str) -> Callable[[OpBuilder], OpBuilder]:
+    """Decorator: store an op builder under ``name`` (one name, one implementation)."""
+
+    def wrap(builder: OpBuilder) -> OpBuilder:
+        if name in OPS:
+            raise ValueError(f"operation {name!r} is registered twice")
+        OPS[name] = builder
+        return builder
+
+    return wrap
+
+
+def build_op(name: str, C: int, stride: int, affine: bool = True) -> nn.Module:
+    """Instantiate a registered operation; unknown names get the list of known ones."""
+    try:
+        builder = OPS[name]
+    except KeyError:
+        raise unknown_name_error("operation", name, list(OPS)) from None
+    return builder(C, stride, affine)
+
+
+# ---------------------------------------------------------------------------------------------- blocks
+class ReLUConvBN(nn.Sequential):
+    """ReLU → conv → BN: the plain convolution of the DARTS family (also the cell preprocessing)."""
+
+    def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int, affine: bool = True):
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_out, kernel, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class DilConv(nn.Sequential):
+    """ReLU → depthwise (dilated) conv → pointwise conv → BN."""
+
+    def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int, dilation: int,
+                 affine: bool = True):
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_in, kernel, stride=stride, padding=padding, dilation=dilation, groups=C_in,
+                      bias=False),
+            nn.Conv2d(C_in, C_out, 1, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Two stacked depthwise-separable convs (the first carries the stride), as in DARTS."""
+
+    def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int, affine: bool = True):
+        super().__init__(
+            DilConv(C_in, C_in, kernel, stride, padding, 1, affine),
+            DilConv(C_in, C_out, kernel, 1, padding, 1, affine),
+        )
+
+
+class Zero(nn.Module):
+    """The ``none`` operation: zeros of the output shape (only meaningful inside a supernet)."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution without losing half the pixels: two offset stride-2 1×1 convs, concatenated."""
+
+    def __init__(self, C_in: int, C_out: int, affine: bool = True):
+        super().__init__()
+        if C_out % 2:
+            raise ValueError(f"FactorizedReduce needs an even number of output channels, got {C_out}")
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        # Odd sizes (7×7 ImageNet features) would give the shifted branch one pixel less: pad first.
+        shifted = nn.functional.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+class Identity(nn.Identity):
+    """``skip_connect`` at stride 1; a named class so DropPath can tell it apart from real ops."""
+
+
+# ------------------------------------------------------------------------------------------ registry
+@register_op("none")
+def _none(C: int, stride: int, affine: bool) -> nn.Module:
+    return Zero(stride)
+
+
+@register_op("skip_connect")
+def _skip(C: int, stride: int, affine: bool) -> nn.Module:
+    return Identity() if stride == 1 else FactorizedReduce(C, C, affine)
+
+
+def _pool(kind: str, kernel: int) -> OpBuilder:
+    def builder(C: int, stride: int, affine: bool) -> nn.Module:
+        if kind == "max":
+            return nn.MaxPool2d(kernel, stride=stride, padding=kernel // 2)
+        return nn.AvgPool2d(kernel, stride=stride, padding=kernel // 2, count_include_pad=False)
+
+    return builder
+
+
+def _sep(kernel: int) -> OpBuilder:
+    return lambda C, stride, affine: SepConv(C, C, kernel, stride, kernel // 2, affine)
+
+
+def _dil(kernel: int) -> OpBuilder:
+    return lambda C, stride, affine: DilConv(C, C, kernel, stride, kernel - 1, 2, affine)
+
+
+def _conv(kernel: int) -> OpBuilder:
+    return lambda C, stride, affine: ReLUConvBN(C, C, kernel, stride, kernel // 2, affine)
+
+
+for _kind in ("max", "avg"):
+    for _k in (3, 5):
+        register_op(f"{_kind}_pool_{_k}x{_k}")(_pool(_kind, _k))
+for _k in (3, 5, 7):
+    register_op(f"sep_conv_{_k}x{_k}")(_sep(_k))
+for _k in (3, 5):
+    register_op(f"dil_conv_{_k}x{_k}")(_dil(_k))
+for _k in (1, 3, 5, 7, 11):
+    register_op(f"conv_{_k}x{_k}")(_conv(_k))
+
+
+# ------------------------------------------------------------------------------------------- op sets
+OP_SETS: dict[str, tuple[str, ...]] = {
+    # DARTS (Liu et al. 2019) PRIMITIVES, in the original order.
+    "darts": ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
+              "dil_conv_3x3", "dil_conv_5x5"),
+    # SPEC experiment 3: a deliberately poor set inside the same cell (plain convs, pools, none, skip).
+    "poor": ("none", "skip_connect", "conv_1x1", "conv_3x3", "conv_7x7", "conv_11x11", "max_pool_3x3",
+             "max_pool_5x5"),
+}
+
+
+def get_op_set(name: str) -> tuple[str, ...]:
+    """The ordered op names of a set; unknown set names list the known ones."""
+    try:
+        return OP_SETS[name]
+    except KeyError:
+        raise unknown_name_error("op set", name, list(OP_SETS)) from None
