@@ -9,7 +9,8 @@ passes mixed ops over all inputs. :class:`CellNetwork` stacks cells with the red
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Sequence
+from typing import Callable
 
 import torch
 from torch import nn

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -135,7 +136,9 @@ class DartsCellSpace:
         for cell in CELL_TYPES:
             concat = genotype.cell(cell == "reduce")[1]
             if tuple(sorted(concat)) != full:
-                raise GenotypeError(f"{cell}_concat must be range(2, {self.n_nodes + 2}) in the DARTS space, got {list(concat)}")
+                raise GenotypeError(
+                    f"{cell}_concat must be range(2, {self.n_nodes + 2}) in the DARTS space, got {list(concat)}"
+                )
         return genotype
 
     def parse(self, text: str) -> Genotype:

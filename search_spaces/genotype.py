@@ -14,8 +14,8 @@ safely, and it contains neither ``#`` nor ``//`` (NNI's tuner channel corrupts m
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from nni_nas_bench.errors import GenotypeError
 
@@ -58,7 +58,7 @@ class Genotype:
     __str__ = to_text
 
     @classmethod
-    def from_text(cls, text: str) -> "Genotype":
+    def from_text(cls, text: str) -> Genotype:
         """Parse the DARTS notation (also with list concats or a ``genotypes.`` prefix)."""
         try:
             node = ast.parse(text.strip(), mode="eval").body
@@ -81,7 +81,7 @@ class Genotype:
             reduce_concat=_parse_concat(values["reduce_concat"], "reduce_concat"),
         )
 
-    def validate(self, ops: Sequence[str], n_nodes: int | None = None, distinct_inputs: bool = True) -> "Genotype":
+    def validate(self, ops: Sequence[str], n_nodes: int | None = None, distinct_inputs: bool = True) -> Genotype:
         """Raise :class:`GenotypeError` naming the first problem; return ``self`` when valid.
 
         ``ops`` are the operations the space allows (a final genotype of the DARTS space never holds

@@ -35,10 +35,10 @@ class CellModelSpace(ModelSpace):
         self.genotype = self.space.to_genotype(sample)
         self.network = self.space.build_network(self.genotype, **network_args)
 
-    def forward(self, x):  # noqa: ANN001, ANN201 - same signature as the wrapped network
+    def forward(self, x):
         return self.network(x)
 
-    def freeze(self, sample: dict[str, Any]) -> "CellModelSpace":
+    def freeze(self, sample: dict[str, Any]) -> CellModelSpace:
         """The child network of ``sample``: rebuilt under NNI's frozen context, as NNI's hub spaces do."""
         self.space.mutables.check_contains(dict(sample))
         with model_context(sample):

@@ -77,7 +77,7 @@ def load_or_build_tensors(path: Path, key: str, build: Callable[[], dict[str, An
             cached = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(cached, dict) and cached.get("key") == key:
                 return cached
-        except Exception as exc:  # noqa: BLE001 - any unreadable cache file is simply rebuilt
+        except Exception as exc:  # any unreadable cache file is simply rebuilt
             warnings.warn(f"ignoring unreadable dataset cache {path}: {exc}", stacklevel=2)
     payload = dict(build())
     payload["key"] = key

@@ -20,6 +20,7 @@ from nni_nas_bench.data.sources import (
     folder_tree_hint,
     scan_split,
     tree_classes,
+    tree_is_complete,
 )
 
 
@@ -89,7 +90,7 @@ class Cutout:
 
 
 def train_transform(info: DatasetInfo, *, cutout: int = 0, autoaugment: bool = False) -> Callable:
-    """SPEC train pipeline: RandomResizedCrop + flip (+ AutoAugment) + ColorJitter, ImageNet norm (+ cutout)."""
+    """SPEC train pipeline: RandomResizedCrop, flip (, AutoAugment), ColorJitter, normalise (, cutout)."""
     from torchvision import transforms as T
 
     steps: list[Callable] = [T.RandomResizedCrop(info.image_size), T.RandomHorizontalFlip()]
@@ -124,15 +125,10 @@ def locate_image_folder(
     """
     root = Path(root).expanduser()
     tree = root / info.folder_name
-    missing = [tree / split for split in splits if not (tree / split).is_dir()]
-    if missing:
-        log = LookupLog(info.name, root)
-        if not root.exists():
-            log.note(str(root), "does not exist")
-        for split in splits:
-            log.note(
-                f"{tree / split} (ImageFolder {split} folder)", "missing" if tree / split in missing else "ok"
-            )
+    log = LookupLog(info.name, root)
+    if not root.exists():
+        log.note(str(root), "does not exist")
+    if not tree_is_complete(log, tree, splits):
         raise log.error([data_root_hint(), folder_tree_hint(info, root)])
     classes, class_to_idx = tree_classes(info, tree)
     return {split: FolderDataset(scan_split(tree / split, class_to_idx), tuple(classes)) for split in splits}

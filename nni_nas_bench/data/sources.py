@@ -151,7 +151,7 @@ def _from_torchvision(
             y = torch.as_tensor(dataset.targets, dtype=torch.int64)
             out[split] = TensorData(x, y, tuple(dataset.classes))
         return out
-    except Exception as exc:  # noqa: BLE001 - corrupt files and network errors alike end in the report
+    except Exception as exc:  # corrupt files and network errors alike end in the report
         log.note(label, f"present but unusable ({type(exc).__name__}: {exc})")
         if not download:
             warnings.warn(f"skipping {label}: {exc}", stacklevel=3)
@@ -166,11 +166,19 @@ def _from_image_folder(
 ) -> dict[str, TensorData] | None:
     """Decode ``root/<folder_name>/<split>`` trees, cached per split and keyed on every file's stat."""
     tree = root / info.folder_name
-    missing = [str(tree / split) for split in splits if not (tree / split).is_dir()]
-    if missing:
-        log.note(f"{' and '.join(str(tree / s) for s in splits)} (ImageFolder tree)", f"missing {missing}")
+    if not tree_is_complete(log, tree, splits):
         return None
     return decode_tree(info, tree, splits, resolve_cache_dir(cache_dir), source_key=None)
+
+
+def tree_is_complete(log: LookupLog, tree: Path, splits: tuple[str, ...]) -> bool:
+    """True when every split folder exists; otherwise note each one (found or missing) in ``log``."""
+    if all((tree / split).is_dir() for split in splits):
+        return True
+    for split in splits:
+        found = (tree / split).is_dir()
+        log.note(f"{tree / split} (ImageFolder {split} folder)", "found" if found else "missing")
+    return False
 
 
 def archive_candidates(root: Path) -> list[Path]:
@@ -216,6 +224,33 @@ def _extract_archive(archive: Path, target: Path) -> Path:
     raise ConfigError(f"the archive extracted into {extracted} has no train/ folder")
 
 
+class _LazyTree:
+    """An ImageFolder tree that is located (for an archive: extracted) and scanned only when needed.
+
+    When every split is in the tensor cache the tree is never touched, so a cached archive is not even
+    extracted, and an extracted copy may be deleted to save disk space.
+    """
+
+    def __init__(self, info: DatasetInfo, locate: Path | Callable[[], Path]) -> None:
+        self.info = info
+        self._locate = locate
+
+    @functools.cached_property
+    def root(self) -> Path:
+        return self._locate() if callable(self._locate) else self._locate
+
+    @functools.cached_property
+    def class_index(self) -> tuple[list[str], dict[str, int]]:
+        return tree_classes(self.info, self.root)
+
+    def samples(self, split: str) -> list[tuple[str, int]]:
+        return scan_split(self.root / split, self.class_index[1])
+
+    def decode(self, split: str) -> dict[str, object]:
+        x, y = _decode_images(self.samples(split), self.info.image_size)
+        return {"x": x, "y": y, "classes": list(self.class_index[0])}
+
+
 def decode_tree(
     info: DatasetInfo,
     tree: Path | Callable[[], Path],
@@ -225,45 +260,22 @@ def decode_tree(
 ) -> dict[str, TensorData]:
     """Decode each split of an ImageFolder tree into tensors, through the per-split tensor cache.
 
-    ``tree`` may be a callable so that an archive is only extracted when some split is not cached yet.
-    With ``source_key`` None the key is built from the tree's file listing (names, sizes, mtimes), so
-    adding, removing or editing an image invalidates the cache.
+    ``tree`` may be a callable so that an archive is only extracted when some split is not cached yet;
+    ``source_key`` then identifies its content. With ``source_key`` None the key is built from the
+    tree's file listing (names, sizes, mtimes), so adding, removing or editing an image invalidates it.
     """
-    resolved: list[Path] = []
-
-    def get_tree() -> Path:
-        if not resolved:
-            resolved.append(tree() if callable(tree) else tree)
-        return resolved[0]
-
-    classes_box: list[tuple[list[str], dict[str, int]]] = []
-
-    def get_classes() -> tuple[list[str], dict[str, int]]:
-        if not classes_box:
-            classes_box.append(tree_classes(info, get_tree()))
-        return classes_box[0]
-
+    lazy = _LazyTree(info, tree)
     out: dict[str, TensorData] = {}
     for split in splits:
         if source_key is None:
-            classes, class_to_idx = get_classes()
-            samples = scan_split(get_tree() / split, class_to_idx)
-            key = hash_parts(
-                [CACHE_FORMAT, info.image_size, classes, *_stat_listing(get_tree() / split, samples)]
-            )
-            origin = hash_parts([str(get_tree().resolve())])[:8]
+            listing = _stat_listing(lazy.root / split, lazy.samples(split))
+            key = hash_parts([CACHE_FORMAT, info.image_size, lazy.class_index[0], *listing])
+            origin = hash_parts([str(lazy.root.resolve())])[:8]
             name = f"{info.name}-{split}-folder-{origin}-{key[:16]}.pt"
         else:
             key = hash_parts([CACHE_FORMAT, info.image_size, source_key, split])
             name = f"{info.name}-{split}-{source_key}-{key[:16]}.pt"
-
-        def build(split: str = split) -> dict[str, object]:
-            classes, class_to_idx = get_classes()
-            samples = scan_split(get_tree() / split, class_to_idx)
-            x, y = _decode_images(samples, info.image_size)
-            return {"x": x, "y": y, "classes": list(classes)}
-
-        payload = load_or_build_tensors(cache / "tensors" / name, key, build)
+        payload = load_or_build_tensors(cache / "tensors" / name, key, functools.partial(lazy.decode, split))
         out[split] = TensorData(payload["x"], payload["y"], tuple(payload["classes"]))
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 import torch
 
@@ -48,7 +49,8 @@ class FolderSplit:
     info: DatasetInfo
 
 
-Split = TensorSplit | FolderSplit
+# typing.Union, not ``|``: this alias is evaluated at runtime and setup.py still allows Python 3.9.
+Split = Union[TensorSplit, FolderSplit]
 
 
 def load_split(
@@ -66,7 +68,9 @@ def load_split(
     ``search``: the train set halved per class (seeded by ``seed``) into train / valid. ``final``: the
     full train set and the test set. ``subset`` keeps at most that many images per class on each side,
     after the split, for quick runs. 32-px datasets come back as a :class:`TensorSplit`, 224-px ones as
-    a :class:`FolderSplit`. See :mod:`nni_nas_bench.data.sources` for where data is looked for.
+    a :class:`FolderSplit`. See :mod:`nni_nas_bench.data.sources` for where 32-px data is looked for;
+    224-px data must be an ImageFolder tree ``root/<folder_name>/{train,test}`` (``download`` only
+    applies to the CIFARs, which torchvision can fetch).
     """
     info = get_dataset_info(name)
     if phase not in PHASES:

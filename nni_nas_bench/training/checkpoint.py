@@ -42,7 +42,7 @@ class CheckpointStore:
             return None
         try:
             return torch.load(self.path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
+        except Exception as exc:
             raise ConfigError(
                 f"checkpoint {self.path} is unreadable ({exc}); delete it to retrain this run from epoch 0"
             ) from None

@@ -9,9 +9,10 @@ network was trained.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -55,7 +56,9 @@ class Protocol:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"protocol.{name} must be > 0, got {getattr(self, name)}")
         if self.layers < 3:
-            raise ConfigError(f"protocol.layers must be >= 3 (a cell network has two reduction cells), got {self.layers}")
+            raise ConfigError(
+                f"protocol.layers must be >= 3 (a cell network has two reduction cells), got {self.layers}"
+            )
         for name in ("lr", "lr_min", "weight_decay", "grad_clip", "cutout", "auxiliary_weight", "label_smoothing"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"protocol.{name} must be >= 0, got {getattr(self, name)}")
@@ -68,14 +71,16 @@ class Protocol:
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"protocol.precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.subset is not None and self.subset <= 0:
-            raise ConfigError(f"protocol.subset must be a positive number of images per class or null, got {self.subset}")
+            raise ConfigError(
+                f"protocol.subset must be a positive number of images per class or null, got {self.subset}"
+            )
 
     # --------------------------------------------------------------------------------- conversion
     def to_dict(self) -> dict[str, Any]:
         """Every setting, JSON-serialisable: what a trial's parameters and the result rows carry."""
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "Protocol":
+    def replace(self, **changes: Any) -> Protocol:
         """A copy with some settings changed (validated like any protocol)."""
         return from_dict({**self.to_dict(), **changes})
 

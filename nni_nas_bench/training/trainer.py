@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Callable, Iterable, Protocol as TypingProtocol
+from collections.abc import Iterable
+from typing import Any, Callable
+from typing import Protocol as TypingProtocol
 
 import torch
 from torch import nn
@@ -64,6 +66,18 @@ def evaluate(model: nn.Module, loader: Loader, protocol: Protocol, device: torch
     return 100.0 * correct.item() / max(total, 1)
 
 
+def make_optimizer(model: nn.Module, protocol: Protocol) -> torch.optim.SGD:
+    """SGD with the protocol's momentum, weight decay and Nesterov flag (lr is set every epoch)."""
+    return torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
+                           weight_decay=protocol.weight_decay, nesterov=protocol.nesterov)
+
+
+def memory_format_for(protocol: Protocol, device: torch.device) -> torch.memory_format:
+    """channels_last on CUDA (faster convolutions with bf16), contiguous on CPU, unless the protocol says."""
+    channels_last = protocol.channels_last if protocol.channels_last is not None else device.type == "cuda"
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
 def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol: Protocol, *,
           image_size: int, device: str | torch.device | None = None, report: Reporter | None = None,
           checkpoint: CheckpointStore | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -75,14 +89,12 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
     Raises :class:`TrialFailedError` when the loss stops being finite.
     """
     device = resolve_device(device)
-    channels_last = protocol.channels_last if protocol.channels_last is not None else device.type == "cuda"
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    memory_format = memory_format_for(protocol, device)
     model.to(device=device, memory_format=memory_format)
     # Cost is counted before training so a crash later still leaves a full description.
     params_m = count_parameters(model)
     mflops = count_mflops(model, image_size)
-    optimizer = torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
-                                weight_decay=protocol.weight_decay, nesterov=protocol.nesterov)
+    optimizer = make_optimizer(model, protocol)
     criterion = nn.CrossEntropyLoss(label_smoothing=protocol.label_smoothing)
     history: list[dict[str, Any]] = []
     start_epoch, train_seconds = 0, 0.0
@@ -109,7 +121,7 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
             model.drop_path_prob.fill_(protocol.drop_path * epoch / protocol.epochs)
         train_loader.set_epoch(epoch)
         tic = time.perf_counter()
-        loss_sum, correct, seen = _train_epoch(model, train_loader, optimizer, criterion, protocol, device,
+        loss_sum, correct, seen = train_epoch(model, train_loader, optimizer, criterion, protocol, device,
                                                memory_format)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -122,8 +134,8 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
                 "lower protocol.lr, enable protocol.grad_clip, or check the input data"
             )
         acc = evaluate(model, eval_loader, protocol, device, memory_format)
-        row = {"default": acc, "epoch": epoch + 1, "train_loss": train_loss, "train_acc": 100.0 * correct / max(seen, 1),
-               "lr": lr, "epoch_seconds": epoch_seconds}
+        row = {"default": acc, "epoch": epoch + 1, "train_loss": train_loss,
+               "train_acc": 100.0 * correct / max(seen, 1), "lr": lr, "epoch_seconds": epoch_seconds}
         history.append(row)
         log(f"epoch {epoch + 1}/{protocol.epochs} lr {lr:.4g} train_loss {train_loss:.4f} "
             f"train_acc {row['train_acc']:.2f} eval_acc {acc:.2f} ({epoch_seconds:.1f}s)")
@@ -149,10 +161,14 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
     }
 
 
-def _train_epoch(model: nn.Module, loader: Loader, optimizer: torch.optim.Optimizer, criterion: nn.Module,
+def train_epoch(model: nn.Module, loader: Loader, optimizer: torch.optim.Optimizer, criterion: nn.Module,
                  protocol: Protocol, device: torch.device,
                  memory_format: torch.memory_format) -> tuple[float, int, int]:
-    """One pass over the training loader; sums stay on the device (no per-step host sync)."""
+    """One pass over the training loader: (loss sum, correct, samples).
+
+    Sums stay on the device, so there is no per-step host synchronisation; the benchmark times this
+    same function, so measured speed is the speed trials get.
+    """
     model.train()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)

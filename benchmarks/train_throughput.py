@@ -1,0 +1,417 @@
+"""Training throughput of the DARTS-V2 network: NNI's hub model vs this project's training step.
+
+Final training of sampled architectures is what the whole benchmark spends its compute on (hundreds
+of 600-epoch trainings), so images per second of one training step decides how many architectures
+the benchmark can afford. This script measures it for two contenders on one device, in one process:
+
+* ``hub``: ``nni.nas.hub.pytorch.DARTS.load_searched_model('darts-v2')`` trained with a plain fp32
+  PyTorch step (forward, cross-entropy (+0.4 x auxiliary loss when the model returns a tuple),
+  backward, gradient clipping at 5, SGD momentum 0.9 / weight decay 3e-4) on batches that are already
+  on the device: what a user gets from NNI with the obvious loop, without any data-loading cost.
+* ``ours``: :func:`search_spaces.darts.build_darts_network` (auxiliary head on, DropPath 0.2) trained
+  by :func:`nni_nas_bench.training.trainer.train_epoch`, the exact loop trials run, with the protocol's
+  defaults for the device (bf16 autocast + channels_last on CUDA, fp32 on CPU), fed by the project's
+  ``GpuBatchLoader`` over synthetic uint8 images on the device, so crop/flip/cutout are inside the
+  timed region.
+
+``--breakdown`` adds ``ours_net_plain_step``: our network *without* auxiliary head and DropPath under
+the hub's plain step and in-memory batches. It does exactly the hub's work, so hub vs. it isolates the
+network implementation and it vs. ``ours`` isolates what the trial loop adds (auxiliary head, DropPath,
+augmentation, precision).
+
+Warm-up steps are excluded, repeats of the contenders are interleaved (so load or clock drift hits
+both alike) and the median of the repeats is reported. On CUDA the device is synchronised before each
+clock read. Example::
+
+    python benchmarks/train_throughput.py --device cpu --steps 4 --warmup 1 --repeats 3 --threads 2 \\
+        --out benchmarks/results/cpu-2core.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The DARTS final-training settings the benchmark is about (SPEC / DARTS paper, CIFAR-10).
+CHANNELS = 36
+LAYERS = 20
+NUM_CLASSES = 10
+AUX_WEIGHT = 0.4
+GRAD_CLIP = 5.0
+LR, MOMENTUM, WEIGHT_DECAY = 0.025, 0.9, 3e-4
+# Distinct in-memory batches cycled by the plain-step contenders: enough that no single batch stays
+# hot in a cache, few enough that they cost nothing to hold.
+PLAIN_BATCH_POOL = 8
+
+
+def _import_project() -> None:
+    """Make the project importable when the script is run as a file from a plain checkout.
+
+    CI installs the project (``pip install -e .``); a bare clone on a GPU machine does not, and the
+    benchmark should run there with nothing more than ``python benchmarks/train_throughput.py``.
+    """
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+
+
+# ---------------------------------------------------------------------------------------- contenders
+@dataclass
+class Contender:
+    """One measured training setup: ``warmup()`` runs the untimed steps, ``run()`` exactly ``--steps``."""
+
+    name: str
+    description: str
+    warmup: Callable[[], None]
+    run: Callable[[], None]
+    model: nn.Module
+    seconds: list[float] = field(default_factory=list)
+
+
+def _plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> None:
+    """The textbook fp32 step a user writes around an NNI hub model (DARTS's own train loop)."""
+    out = model(x)
+    # load_searched_model builds the hub net without an auxiliary head, so it returns plain logits;
+    # the tuple branch keeps the step correct for a model that has one.
+    logits, aux = out if isinstance(out, tuple) else (out, None)
+    loss = F.cross_entropy(logits, y)
+    if aux is not None:
+        loss = loss + AUX_WEIGHT * F.cross_entropy(aux, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+    optimizer.step()
+
+
+def _in_memory_batches(images: torch.Tensor, labels: torch.Tensor, batch: int,
+                       device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised float batches already on the device: the hub baseline pays no data cost at all."""
+    _import_project()
+    from nni_nas_bench.data import CIFAR_MEAN, CIFAR_STD
+
+    mean = torch.tensor(CIFAR_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD, device=device).view(1, 3, 1, 1)
+    batches = []
+    for i in range(min(PLAIN_BATCH_POOL, max(len(images) // batch, 1))):
+        x = images[i * batch:(i + 1) * batch].to(device).float().div_(255.0)
+        batches.append(((x - mean) / std, labels[i * batch:(i + 1) * batch].to(device)))
+    return batches
+
+
+def _plain_contender(name: str, description: str, model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
+                     steps: int, warmup: int, device: torch.device) -> Contender:
+    """Wrap a model in the plain fp32 step over pre-made device batches."""
+    model.to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+
+    def run_steps(n: int) -> None:
+        for i in range(n):
+            x, y = batches[i % len(batches)]
+            _plain_step(model, optimizer, x, y)
+
+    return Contender(name, description, lambda: run_steps(warmup), lambda: run_steps(steps), model)
+
+
+def _load_hub_model() -> tuple[nn.Module | None, str | None]:
+    """NNI's DARTS-V2, or ``(None, reason)`` when nni is missing or cannot build it on this torch.
+
+    nni is imported here and nowhere else, so the rest of the benchmark runs on machines without it.
+    """
+    try:
+        with warnings.catch_warnings():
+            # nni 3.0 warns about every torch class it does not know; noise, not a problem.
+            warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
+            from nni.nas.hub.pytorch import DARTS
+
+            return DARTS.load_searched_model("darts-v2"), None
+    except ImportError as exc:
+        return None, f"nni is not installed ({exc}); measuring ours only, ratio is null"
+    except Exception as exc:  # an nni/torch version mismatch must not cost the measurement of ours
+        return None, f"nni is installed but its hub DARTS-V2 could not be built ({exc!r}); measuring ours only"
+
+
+def _synthetic_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random uint8 CIFAR-shaped images and labels: the speed of a step does not depend on content."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, NUM_CLASSES, (n,), generator=generator)
+    return images, labels
+
+
+def _ours_contender(batch: int, steps: int, warmup: int, device: torch.device, seed: int) -> tuple[Contender, Any]:
+    """Our network trained by the trial loop, fed by the project's device loader (augmentation timed)."""
+    _import_project()
+    from nni_nas_bench.data import TensorSplit, get_dataset_info, make_loaders
+    from nni_nas_bench.training.protocol import from_dict
+    from nni_nas_bench.training.trainer import make_optimizer, memory_format_for, train_epoch
+    from search_spaces.darts import build_darts_network
+    from search_spaces.genotype import PUBLISHED
+
+    protocol = from_dict({"preset": "darts", "batch_size": batch})
+    torch.manual_seed(seed)
+    model = build_darts_network(PUBLISHED["DARTS_V2"], C=protocol.channels, num_classes=NUM_CLASSES,
+                                layers=protocol.layers, stem="cifar", auxiliary=protocol.auxiliary_weight > 0)
+    memory_format = memory_format_for(protocol, device)
+    model.to(device=device, memory_format=memory_format).train()
+    # The last epoch's probability; DropPath costs the same at any p > 0 (the mask is always drawn).
+    model.drop_path_prob.fill_(protocol.drop_path)
+    optimizer = make_optimizer(model, protocol)
+    criterion = nn.CrossEntropyLoss(label_smoothing=protocol.label_smoothing)
+    info = get_dataset_info("cifar10")
+
+    def loader(n_batches: int, data_seed: int) -> Any:
+        # train_epoch consumes the whole loader, so each loader holds exactly the steps it should run.
+        images, labels = _synthetic_images(n_batches * batch, data_seed)
+        split = TensorSplit(images, labels, images[:batch], labels[:batch], info)
+        train_loader, _ = make_loaders(split, batch_size=batch, device=device, cutout=protocol.cutout,
+                                       autoaugment=protocol.autoaugment, seed=seed)
+        return train_loader
+
+    warm_loader = loader(warmup, seed + 1) if warmup > 0 else None
+    timed_loader = loader(steps, seed + 2)
+    epochs: Iterator[int] = iter(range(1, 1 << 30))
+
+    def run_epoch(train_loader: Any) -> None:
+        train_loader.set_epoch(next(epochs))  # a fresh order/augmentation draw, as every real epoch
+        train_epoch(model, train_loader, optimizer, criterion, protocol, device, memory_format)
+
+    contender = Contender(
+        "ours",
+        f"search_spaces DARTS-V2 (aux head, DropPath {protocol.drop_path}) + trainer.train_epoch + GpuBatchLoader "
+        f"(crop/flip/cutout {protocol.cutout} on the device)",
+        (lambda: run_epoch(warm_loader)) if warm_loader is not None else (lambda: None),
+        lambda: run_epoch(timed_loader),
+        model,
+    )
+    return contender, protocol
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued kernels, so the clock measures work done and not work launched."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _device_name(device: torch.device) -> str:
+    """GPU model, or the CPU model from /proc/cpuinfo (platform.processor() is often empty on Linux)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(package: str) -> str | None:
+    """Installed version of a distribution, None when absent (recorded, never required)."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git(*args: str) -> str | None:
+    """Output of a git command in the repository, None outside a checkout or without git."""
+    try:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+                              timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _count(model: nn.Module, skip_auxiliary: bool) -> int:
+    """Parameters, optionally without the auxiliary head (test-time size, what papers report)."""
+    return sum(p.numel() for name, p in model.named_parameters()
+               if not (skip_auxiliary and name.startswith("auxiliary_head")))
+
+
+def _load_average() -> list[float] | None:
+    """1/5/15-minute load: a shared machine's background work shows up here, not in the timings."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _result(contender: Contender, images_per_repeat: int) -> dict[str, Any]:
+    rates = [images_per_repeat / s for s in contender.seconds]
+    return {
+        "description": contender.description,
+        "img_per_s": statistics.median(rates),
+        "repeats_img_per_s": [round(r, 3) for r in rates],
+        "repeats_seconds": [round(s, 4) for s in contender.seconds],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- main
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--steps", type=int, default=50, help="timed training steps per repeat")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps before the first repeat")
+    parser.add_argument("--batch", type=int, default=96)
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per contender; the median is reported")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time our network under the hub's plain step (isolates network vs. loop costs)")
+    parser.add_argument("--out", type=Path, default=None, help="write the result JSON here")
+    args = parser.parse_args(argv)
+    for name in ("steps", "batch", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be >= 0")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Build the contenders, time them interleaved, print a summary, write the JSON if asked."""
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: torch sees no CUDA device (torch.cuda.is_available() is False)")
+    _import_project()
+    from nni_nas_bench.training.trainer import resolve_device
+
+    device = resolve_device(args.device)
+    load_before = _load_average()
+    notes: list[str] = []
+
+    ours, protocol = _ours_contender(args.batch, args.steps, args.warmup, device, args.seed)
+    contenders = [ours]
+    plain_images, plain_labels = _synthetic_images(PLAIN_BATCH_POOL * args.batch, args.seed + 3)
+    plain_batches = _in_memory_batches(plain_images, plain_labels, args.batch, device)
+
+    torch.manual_seed(args.seed)
+    hub_model, hub_problem = _load_hub_model()
+    if hub_model is None:
+        print(f"WARNING: {hub_problem}", file=sys.stderr)
+        notes.append(str(hub_problem))
+    else:
+        contenders.insert(0, _plain_contender(
+            "hub", "nni.nas.hub.pytorch.DARTS.load_searched_model('darts-v2'), plain fp32 step, batches in memory",
+            hub_model, plain_batches, args.steps, args.warmup, device))
+        with torch.no_grad():
+            returns_tuple = isinstance(hub_model(plain_batches[0][0][:2]), tuple)
+        n_drop_path = sum(type(m).__name__ == "DropPath" for m in hub_model.modules())
+        notes.append(
+            f"in train mode the hub model returns {'(logits, aux)' if returns_tuple else 'plain logits'} and has "
+            f"{n_drop_path} DropPath modules (load_searched_model uses auxiliary_loss=False, drop_path_prob=0), "
+            "so per step it does less work than ours (no auxiliary head, no DropPath, no augmentation)"
+        )
+        print(f"note: {notes[-1]}")
+
+    if args.breakdown:
+        _import_project()
+        from search_spaces.darts import build_darts_network
+        from search_spaces.genotype import PUBLISHED
+
+        torch.manual_seed(args.seed)
+        plain_ours = build_darts_network(PUBLISHED["DARTS_V2"], C=CHANNELS, num_classes=NUM_CLASSES, layers=LAYERS,
+                                         stem="cifar", auxiliary=False)
+        contenders.append(_plain_contender(
+            "ours_net_plain_step", "search_spaces DARTS-V2 without aux head/DropPath, the hub's plain fp32 step",
+            plain_ours, plain_batches, args.steps, args.warmup, device))
+
+    params: dict[str, Any] = {"ours_test_time": _count(ours.model, skip_auxiliary=True),
+                              "ours_with_auxiliary_head": _count(ours.model, skip_auxiliary=False)}
+    if hub_model is not None:
+        params["hub"] = _count(hub_model, skip_auxiliary=True)
+        params["match"] = params["hub"] == params["ours_test_time"]
+        print(f"parameters: hub {params['hub']:,}  ours {params['ours_test_time']:,} "
+              f"(+ auxiliary head: {params['ours_with_auxiliary_head']:,})  match: {params['match']}")
+        if not params["match"]:
+            print("WARNING: the two networks differ in size, so they are not the same architecture", file=sys.stderr)
+    else:
+        print(f"parameters: ours {params['ours_test_time']:,} "
+              f"(+ auxiliary head: {params['ours_with_auxiliary_head']:,})")
+
+    print(f"device {device} ({_device_name(device)}), threads {torch.get_num_threads()}, batch {args.batch}, "
+          f"steps {args.steps} x {args.repeats} repeats after {args.warmup} warm-up steps", flush=True)
+    for contender in contenders:
+        contender.warmup()
+        _synchronize(device)
+    for repeat in range(args.repeats):
+        for contender in contenders:
+            _synchronize(device)
+            tic = time.perf_counter()
+            contender.run()
+            _synchronize(device)
+            contender.seconds.append(time.perf_counter() - tic)
+            print(f"  repeat {repeat + 1}/{args.repeats} {contender.name}: "
+                  f"{args.steps * args.batch / contender.seconds[-1]:.1f} img/s", flush=True)
+
+    images = args.steps * args.batch
+    results = {c.name: _result(c, images) for c in contenders}
+    hub_rate = results["hub"]["img_per_s"] if "hub" in results else None
+    ours_rate = results["ours"]["img_per_s"]
+    ratio = ours_rate / hub_rate if hub_rate else None
+    ours_bf16 = protocol.precision == "bf16" or (protocol.precision == "auto" and device.type == "cuda")
+    record = {
+        "benchmark": "train_throughput",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "hub_img_per_s": hub_rate,
+        "ours_img_per_s": ours_rate,
+        "ratio_ours_over_hub": ratio,
+        "results": results,
+        "parameters": params,
+        "device": {"type": device.type, "name": _device_name(device), "torch_threads": torch.get_num_threads(),
+                   "cpu_count": os.cpu_count()},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "torchvision": _version("torchvision"), "nni": _version("nni"), "cuda": torch.version.cuda},
+        "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain"))},
+        "settings": {
+            "steps": args.steps, "warmup": args.warmup, "batch": args.batch, "repeats": args.repeats,
+            "seed": args.seed, "channels": CHANNELS, "layers": LAYERS, "genotype": "DARTS_V2",
+            "ours_precision": "bf16 autocast" if ours_bf16 else "fp32",
+            "ours_channels_last": protocol.channels_last if protocol.channels_last is not None
+            else device.type == "cuda",
+            "ours_auxiliary_weight": protocol.auxiliary_weight, "ours_drop_path": protocol.drop_path,
+            "ours_cutout": protocol.cutout, "hub_precision": "fp32", "grad_clip": GRAD_CLIP,
+            "optimizer": f"SGD lr {LR} momentum {MOMENTUM} weight_decay {WEIGHT_DECAY}",
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        },
+        "load_average": {"before": load_before, "after": _load_average()},
+        "command": " ".join(["python", *sys.argv] if argv is None else ["main", *argv]),
+        "notes": notes,
+    }
+    hub_text = f"hub {hub_rate:.1f} img/s" if hub_rate else "hub n/a (no nni)"
+    ratio_text = f"ours/hub {ratio:.2f}x" if ratio else "ours/hub n/a"
+    print(f"train_throughput [{device.type}: {record['device']['name']}, batch {args.batch}]: {hub_text}, "
+          f"ours {ours_rate:.1f} img/s, {ratio_text}")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Shared fixtures: synthetic data, the real-data location, and a runner for real nnictl experiments."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+CIFAR10_JPEG = SHARED_DATA / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root holding a small learnable CIFAR10-shaped ImageFolder tree (real loaders read it)."""
+    from nni_nas_bench.data import write_synthetic_image_folder
+
+    root = tmp_path_factory.mktemp("data")
+    write_synthetic_image_folder(root, "CIFAR10", num_classes=10, train_per_class=20, test_per_class=10)
+    return root
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the session, so the CIFAR-10 archive is extracted and decoded once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _status(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/check-status", timeout=5) as r:
+        return json.load(r)["status"]
+
+
+def run_nnictl(config: dict[str, Any], workdir: Path, timeout: float = 600) -> Path:
+    """Run ``nnictl create`` on ``config``, wait until the experiment is DONE, stop it; return its folder.
+
+    The experiment folder (with ``db/nni.sqlite``) lives under ``workdir``; on a timeout or an
+    experiment error the trial logs are printed to make CI failures readable.
+    """
+    config = {**config, "experimentWorkingDirectory": str(workdir / "nni-experiments")}
+    path = workdir / "experiment.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    port = _free_port()
+    nnictl = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
+    out = subprocess.run([*nnictl, "create", "--config", str(path), "--port", str(port)],
+                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stdout + out.stderr
+    experiments = [p for p in (workdir / "nni-experiments").iterdir() if p.is_dir() and not p.name.startswith("_")]
+    assert len(experiments) == 1, experiments
+    experiment = experiments[0]
+    status, deadline = "?", time.time() + timeout
+    try:
+        while time.time() < deadline:
+            status = _status(port)
+            if status in ("DONE", "ERROR", "STOPPED"):
+                break
+            time.sleep(2)
+    finally:
+        subprocess.run([*nnictl, "stop", experiment.name], capture_output=True, text=True, timeout=120)
+    if status != "DONE":
+        for log in sorted(experiment.rglob("*.log")) + sorted(experiment.rglob("trial.stderr")):
+            print(f"==== {log}\n{log.read_text()[-3000:]}")
+        pytest.fail(f"experiment {experiment.name} ended as {status} (see logs above)")
+    return experiment
+
+
+@pytest.fixture
+def nnictl_runner() -> Any:
+    """The :func:`run_nnictl` function, for tests that launch real NNI experiments."""
+    return run_nnictl
+
+
+def trial_command(data_root: Path, cache: Path, checkpoints: Path) -> str:
+    """The trial command of test experiments: the real entry point, test folders for data and cache."""
+    return (f"NNB_CACHE_DIR={cache} {sys.executable} -m nni_nas_bench.trial --data-root {data_root} "
+            f"--checkpoint-dir {checkpoints} --device cpu")
+
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")

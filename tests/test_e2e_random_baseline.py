@@ -1,0 +1,61 @@
+"""End to end: `nnictl create` runs the random baseline with the local training service, and the
+experiment's nni.sqlite holds every trial's architecture, curve and final metrics."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from analysis import read_experiment
+from search_spaces import create_space
+from tests.conftest import trial_command
+
+pytestmark = pytest.mark.slow
+
+TINY = {"preset": "quick", "epochs": 2, "channels": 4, "layers": 3, "batch_size": 50, "subset": None,
+        "eval_batch_size": 100, "seed": 1}
+
+
+def test_nnictl_random_baseline_end_to_end(nnictl_runner, synthetic_root: Path, cache_dir: Path,
+                                           tmp_path: Path) -> None:
+    config = {
+        "experimentName": "test-random-baseline",
+        "searchSpace": {},
+        "trialCommand": trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"),
+        "trialCodeDirectory": str(tmp_path),
+        "trialConcurrency": 2,
+        "maxTrialNumber": 3,
+        "tuner": {
+            "className": "nni_nas_bench.tuners.RandomBaselineTuner",
+            "codeDirectory": str(tmp_path),
+            "classArgs": {"dataset": "cifar10", "num_archs": 3, "seed": 5, "protocol": TINY},
+        },
+        "trainingService": {"platform": "local"},
+    }
+    experiment = nnictl_runner(config, tmp_path, timeout=600)
+
+    # The raw DB first: every trial SUCCEEDED, with FINAL metrics and one PERIODICAL row per epoch.
+    db = experiment / "db" / "nni.sqlite"
+    with sqlite3.connect(db) as conn:
+        finals = conn.execute("SELECT trialJobId, data FROM MetricData WHERE type = 'FINAL'").fetchall()
+        periodical = conn.execute("SELECT COUNT(*) FROM MetricData WHERE type = 'PERIODICAL'").fetchone()[0]
+    assert len(finals) == 3 and periodical == 3 * TINY["epochs"]
+
+    # Then the reader: the genotypes are the tuner's seeded samples, whatever NNI recorded.
+    df = read_experiment(experiment)
+    assert list(df.status) == ["SUCCEEDED"] * 3, df[["trial_id", "status"]]
+    space = create_space("darts")
+    from nni_nas_bench.tuners.random_baseline import architecture_seed
+
+    expected = {i: space.sample(architecture_seed(5, i)).to_text() for i in range(3)}
+    assert {int(r.arch_index): r.genotype for r in df.itertuples()} == expected
+    for row in df.itertuples():
+        space.parse(row.genotype)
+        assert 0 <= row.final_acc <= 100 and len(row.curve) == TINY["epochs"] and row.curve[-1] == row.final_acc
+        assert row.role == "random" and row.train_seed == 1 and row.protocol["channels"] == 4
+        assert row.params_m > 0 and row.mflops > 0 and row.code_version
+        final = json.loads(json.loads(dict(finals)[row.trial_id]))
+        assert final["genotype"] == row.genotype
