@@ -90,9 +90,8 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
 
 
 def _load_params(text: str) -> dict[str, Any]:
-    path = Path(text)
     try:
-        raw = path.read_text() if path.is_file() else text
+        raw = text if text.lstrip().startswith("{") else Path(text).read_text()
         params = json.loads(raw)
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"--params must be a JSON object or a JSON file: {exc}") from None

@@ -32,7 +32,6 @@ from nni_nas_bench.data import (
     make_loaders,
     write_synthetic_image_folder,
 )
-from nni_nas_bench.data.cache import extract_once
 from nni_nas_bench.data.gpu_loader import crop_and_flip, cutout
 from nni_nas_bench.errors import ConfigError, DatasetNotFoundError
 
@@ -280,59 +279,92 @@ def test_missing_224px_data_lists_the_folders(tmp_path: Path) -> None:
 # --- the CIFAR-10 JPEG archive (a tiny fake one; the real one is tested at the end) ---------------------
 
 
-@pytest.fixture
-def tiny_archive(tmp_path: Path) -> Path:
-    """A tar.gz with the real archive's layout (train/<class>/..., test/<class>/...) and CIFAR names."""
-    source = write_synthetic_image_folder(
-        tmp_path / "src", "tree", num_classes=10, train_per_class=2, test_per_class=1
+def write_tiny_archive(tmp_path: Path, wrap: str = "") -> tuple[Path, Path]:
+    """A tar.gz with the real archive's layout (train/<class>/..., test/<class>/...) and CIFAR names.
+
+    Returns (archive, data root holding the same tree as ``CIFAR10/`` for an ImageFolder comparison).
+    """
+    tree = write_synthetic_image_folder(
+        tmp_path / "src", "CIFAR10", num_classes=10, train_per_class=2, test_per_class=1
     )
     for split in ("train", "test"):
         for index, name in enumerate(CIFAR10_CLASSES):
-            (source / split / f"class_{index:03d}").rename(source / split / name)
+            (tree / split / f"class_{index:03d}").rename(tree / split / name)
     archive = tmp_path / "data" / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
     archive.parent.mkdir(parents=True)
     with tarfile.open(archive, "w:gz") as tar:
-        tar.add(source / "train", arcname="train")
-        tar.add(source / "test", arcname="test")
-    return archive
+        for split in ("train", "test"):
+            tar.add(tree / split, arcname=f"{wrap}{split}")
+    return archive, tree.parent
 
 
-def test_archive_is_extracted_once_and_cached_by_content(tiny_archive: Path, tmp_path: Path) -> None:
+def test_archive_is_decoded_like_the_extracted_image_folder(tmp_path: Path) -> None:
+    archive, folder_root = write_tiny_archive(tmp_path)
     cache = tmp_path / "cache"
-    data_root = tiny_archive.parents[1]
-    split = load_split("cifar10", data_root, "final", cache_dir=cache)
+    split = load_split("cifar10", archive.parents[1], "final", cache_dir=cache)
     assert split.train_x.shape == (20, 3, 32, 32) and split.classes == CIFAR10_CLASSES
     assert torch.bincount(split.train_y).tolist() == [2] * 10
-    extracted = [p for p in cache.iterdir() if p.name.startswith("cifar10-jpeg-")]
-    assert len(extracted) == 1 and not [p for p in cache.iterdir() if p.name.endswith(".tmp")]
-    # The tensors are keyed by the archive's content: with the extracted tree gone, pointing at the
-    # cifar10-jpeg folder or at the tarball itself still loads (from the cache, no new extraction).
-    for path in extracted[0].rglob("*.png"):
-        path.unlink()
-    for root in (tiny_archive.parent, tiny_archive):
+    # Same labels, order and pixels as ImageFolder on the unpacked tree.
+    reference = load_split("cifar10", folder_root, "final", cache_dir=tmp_path / "other-cache")
+    for name in ("train_x", "train_y", "eval_x", "eval_y"):
+        assert torch.equal(getattr(split, name), getattr(reference, name)), name
+    # Nothing extracted: the cache holds the two tensor files only.
+    assert [p.name for p in cache.iterdir()] == ["tensors"]
+    assert len(list((cache / "tensors").iterdir())) == 2
+
+
+def test_archive_root_may_be_its_folder_or_the_tarball_and_copies_share_the_cache(tmp_path: Path) -> None:
+    archive, _ = write_tiny_archive(tmp_path)
+    cache = tmp_path / "cache"
+    first = load_split("cifar10", archive.parent, "final", cache_dir=cache)
+    cached = sorted((cache / "tensors").iterdir())
+    copy = tmp_path / "elsewhere" / "any-name.tar.gz"
+    copy.parent.mkdir()
+    copy.write_bytes(archive.read_bytes())
+    for root in (archive, copy):
         again = load_split("cifar10", root, "final", cache_dir=cache)
-        assert torch.equal(again.train_x, split.train_x)
+        assert torch.equal(again.train_x, first.train_x)
+    assert sorted((cache / "tensors").iterdir()) == cached  # keyed by content: no new files
 
 
-def test_concurrent_extractions_do_not_collide(tiny_archive: Path, tmp_path: Path) -> None:
-    target = tmp_path / "cache" / "extracted"
-    results: list[Path] = []
+def test_archive_wrapped_in_a_folder(tmp_path: Path) -> None:
+    archive, _ = write_tiny_archive(tmp_path, wrap="cifar10/")
+    split = load_split("cifar10", archive, "search", cache_dir=tmp_path / "cache")
+    assert len(split.train_y) == len(split.eval_y) == 10
+
+
+def test_corrupt_archive_is_reported(tmp_path: Path) -> None:
+    archive = tmp_path / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"not a tarball")
+    with (
+        pytest.warns(UserWarning, match="cifar10-jpeg.tar.gz"),
+        pytest.raises(DatasetNotFoundError) as caught,
+    ):
+        load_split("cifar10", tmp_path, "final", cache_dir=tmp_path / "cache")
+    assert "present but unusable" in str(caught.value)
+
+
+def test_concurrent_first_loads_do_not_collide(tmp_path: Path) -> None:
+    archive, _ = write_tiny_archive(tmp_path)
+    cache = tmp_path / "cache"
+    results: list[TensorSplit] = []
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            results.append(extract_once(tiny_archive, target))
+            results.append(load_split("cifar10", archive, "final", cache_dir=cache))
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
+    threads = [threading.Thread(target=run) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors and results == [target] * 4
-    assert len(list((target / "train").rglob("*.png"))) == 20
-    assert [p.name for p in target.parent.iterdir()] == ["extracted"]  # no temporary folders left
+    assert not errors and len(results) == 3
+    assert all(torch.equal(r.train_x, results[0].train_x) for r in results)
+    assert len(list((cache / "tensors").iterdir())) == 2  # no temporary files left behind
 
 
 # --- GpuBatchLoader -----------------------------------------------------------------------------------
@@ -521,7 +553,7 @@ def test_224px_loader_with_worker_processes(sport8_root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def real_cifar10_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the session, so the 60,000-file extraction and decode happen once."""
+    """One cache for the session, so the 60,000 JPEGs are decoded once."""
     if not CIFAR10_ARCHIVE.is_file():
         pytest.skip(f"real data absent: {CIFAR10_ARCHIVE} not found (the shared data folder beside the repo)")
     cache = tmp_path_factory.mktemp("real_cifar10_cache")
@@ -529,7 +561,7 @@ def real_cifar10_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the archive must be read without falling back anywhere
         load_split("cifar10", SHARED_DATA, "final", subset=1, cache_dir=cache)
-    print(f"\nCIFAR-10 JPEG archive extracted and decoded in {time.perf_counter() - start:.1f} s")
+    print(f"\nCIFAR-10 JPEG archive decoded and cached in {time.perf_counter() - start:.1f} s")
     return cache
 
 

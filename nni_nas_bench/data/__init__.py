@@ -8,7 +8,8 @@ Typical use::
         train_loader.set_epoch(epoch)
         for x, y in train_loader: ...
 
-Modules: ``registry`` (the dataset table), ``sources`` and ``cache`` (finding and decoding 32-px data),
+Modules: ``registry`` (the dataset table); ``sources`` (finding 32-px data) with ``image_folder``,
+``archive``, ``cache`` and ``lookup`` (decoding, caching, the not-found message);
 ``folder`` (the 224-px pipeline), ``splits`` (search/final splits), ``gpu_loader`` and ``loaders``
 (batches on the device), ``synthetic`` (a learnable stand-in for tests).
 """
@@ -17,6 +18,7 @@ from nni_nas_bench.data.cache import CACHE_ENV, default_cache_dir
 from nni_nas_bench.data.folder import Cutout, FolderDataset, eval_transform, train_transform
 from nni_nas_bench.data.gpu_loader import GpuBatchLoader
 from nni_nas_bench.data.loaders import DeviceDataLoader, Loader, make_loaders
+from nni_nas_bench.data.lookup import DATA_ROOT_ENV
 from nni_nas_bench.data.registry import (
     CIFAR10_CLASSES,
     CIFAR_MEAN,
@@ -27,7 +29,6 @@ from nni_nas_bench.data.registry import (
     DatasetInfo,
     get_dataset_info,
 )
-from nni_nas_bench.data.sources import DATA_ROOT_ENV
 from nni_nas_bench.data.splits import PHASES, FolderSplit, Split, TensorSplit, load_split
 from nni_nas_bench.data.synthetic import write_synthetic_image_folder
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable
@@ -107,35 +106,3 @@ def _remove_stale_siblings(path: Path) -> None:
                 sibling.unlink()
             except OSError:
                 pass  # another trial removed it first, or it is in use on a system that forbids unlinking
-
-
-def extract_once(archive: Path, target: Path) -> Path:
-    """Extract ``archive`` into ``target`` exactly once, safely against concurrent extractions.
-
-    The archive goes into a private temporary folder beside ``target`` which is then renamed; if another
-    process installed ``target`` meanwhile, its copy wins and ours is discarded. ``target`` existing
-    therefore always means a complete extraction.
-    """
-    if target.is_dir():
-        return target
-    import tarfile  # local: only needed the first time
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        with tarfile.open(archive) as tar:
-            # The 'data' filter refuses absolute paths, '..', device files and links out of the folder,
-            # so an archive from the internet cannot write outside the cache.
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(tmp, filter="data")
-            else:  # pragma: no cover - Python without extraction filters
-                tar.extractall(tmp)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not target.is_dir():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target

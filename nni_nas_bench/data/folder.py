@@ -13,15 +13,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from nni_nas_bench.data.image_folder import scan_split, tree_classes
+from nni_nas_bench.data.lookup import LookupLog, data_root_hint, folder_tree_hint, tree_is_complete
 from nni_nas_bench.data.registry import DatasetInfo
-from nni_nas_bench.data.sources import (
-    LookupLog,
-    data_root_hint,
-    folder_tree_hint,
-    scan_split,
-    tree_classes,
-    tree_is_complete,
-)
 
 
 class FolderDataset(Dataset):
