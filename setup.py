@@ -35,9 +35,12 @@ setup(
         "seaborn>=0.12",
         "matplotlib>=3.6",
         "numpy>=1.23",
+        # analysis.stats: Mann-Whitney U and Kendall tau (scipy.stats).
+        "scipy>=1.9",
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.4"],
+        # nbclient/nbformat/ipykernel: the tests execute analysis/notebooks/*.ipynb.
+        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.4", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
     },
     entry_points={
         "console_scripts": [

@@ -5,15 +5,21 @@ bug where, with several concurrent trials, the parameters recorded for a trial b
 (upstream #5726). Here every row's identity (role, method, genotype, seeds, protocol) comes from the
 trial's own FINAL metric dict, which the trial writes itself; the parameters the manager recorded are
 kept beside it, joined on ``MetricData.parameterId`` (what the trial really ran), and a
-``params_mismatch`` column says where the manager's record disagreed.
+``params_mismatch`` column says where the manager's record disagreed. A trial that never reported a
+FINAL metric (failed, killed, still running) has only the manager's record to go by.
 
-Schema (one row per trial, failed and unfinished trials included and flagged by ``status``):
+Sources (:func:`find_dbs`): an experiment folder (holding ``db/nni.sqlite``), the ``nni.sqlite`` file
+itself, an experiment id (looked up under NNI's experiments folder), or a folder of experiment folders
+(``~/nni-experiments`` or a copy of it taken from another machine).
+
+Schema (one row per trial, failed and unfinished trials included and flagged by ``status``,
+``complete`` and ``failed``):
 
 ===================  ==========================================================================
 experiment_id        NNI experiment id
 trial_id             NNI trial job id
 status               last trial event: SUCCEEDED, FAILED, RUNNING, WAITING, USER_CANCELED, ...
-parameter_id         the parameter id the trial reported its metrics under
+parameter_id         the parameter id the trial reported its metrics under (else the one NNI recorded)
 role, method         'random' / 'searched' / 'search'; the NAS method ('random' for the baseline)
 dataset, space       dataset name; space name (``space_args`` JSON beside it)
 genotype             the architecture in DARTS notation
@@ -30,6 +36,19 @@ code_version         package version + git commit of the code that trained it
 start_time, end_time trial start / end (pandas timestamps, UTC)
 recorded_parameters  the parameters NNI recorded for the trial (may be another trial's, see above)
 params_mismatch      True when recorded_parameters disagree with the trial's own identity
+experiment_name      ``experimentName`` of the experiment's config
+db_path              the ``nni.sqlite`` the row was read from (provenance)
+origin               'nni' for rows read here ('published' for imported CSV numbers)
+search_seed          seed of the search run that found a searched architecture
+source_trial         the search trial a searched architecture came from
+search_seconds       wall time of a search (role 'search' trials that report it), else empty
+epochs               epochs trained (the trial's own count, else the length of ``curve``)
+layers, channels     cells and initial channels of the trained network (from ``protocol``)
+op_set               the space's operation set (from ``space_args``: 'darts', 'poor', ...)
+complete             SUCCEEDED with a FINAL metric: the rows statistics use
+failed               FAILED / SYS_CANCELED, or ended without reporting a FINAL metric
+error                for trials that did not complete: last line of the trial's stderr, when the
+                     experiment folder holds it
 ===================  ==========================================================================
 """
 
@@ -37,10 +56,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
+import sys
+import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from nni_nas_bench.errors import NasBenchError
@@ -51,7 +75,15 @@ COLUMNS = [
     "best_epoch", "curve", "params_m", "mflops", "train_seconds", "device", "code_version", "start_time",
     "end_time", "recorded_parameters", "params_mismatch",
 ]
+# Appended after the original columns, so code indexing the original ones keeps working.
+EXTRA_COLUMNS = [
+    "experiment_name", "db_path", "origin", "search_seed", "source_trial", "search_seconds", "epochs", "layers",
+    "channels", "op_set", "complete", "failed", "error",
+]
+ALL_COLUMNS = COLUMNS + EXTRA_COLUMNS
 _IDENTITY = ("role", "method", "dataset", "space", "genotype", "arch_index", "arch_seed")
+_ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
+_FAILED = ("FAILED", "SYS_CANCELED")
 
 
 class TrialDBError(NasBenchError):
@@ -72,10 +104,29 @@ def find_db(source: str | Path, experiments_dir: str | Path | None = None) -> Pa
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+    hint = ""
+    if path.is_dir() and any(path.glob("*/db/nni.sqlite")):
+        hint = " It holds several experiments: read them with read_experiments()."
     raise TrialDBError(
         f"no NNI trial database for {str(source)!r}; looked at: {', '.join(str(c) for c in candidates)}. "
-        "Pass an experiment folder (holding db/nni.sqlite), the nni.sqlite file, or an experiment id."
+        f"Pass an experiment folder (holding db/nni.sqlite), the nni.sqlite file, or an experiment id.{hint}"
     )
+
+
+def find_dbs(source: str | Path, experiments_dir: str | Path | None = None) -> list[Path]:
+    """Every ``nni.sqlite`` a source names: one for an experiment, all of them for a folder of experiments.
+
+    A folder of experiments is what NNI writes (``~/nni-experiments/<id>/db/nni.sqlite``) and what a
+    researcher copies back from a remote machine, so it is accepted as it is; the DBs come sorted by
+    path so reports list experiments in a stable order.
+    """
+    path = Path(source).expanduser()
+    if path.is_dir() and not (path / "db" / "nni.sqlite").is_file():
+        # NNI keeps a `_latest` symlink to the newest experiment: skip links, read every folder once.
+        found = sorted(p for p in path.glob("*/db/nni.sqlite") if p.is_file() and not p.parent.parent.is_symlink())
+        if found:
+            return found
+    return [find_db(source, experiments_dir)]
 
 
 def _loads_twice(text: str) -> Any:
@@ -84,10 +135,17 @@ def _loads_twice(text: str) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _query(db: Path, sql: str) -> list[tuple]:
+def _connect(db: Path) -> sqlite3.Connection:
+    # Read-only URI: a report must never modify (or create) a DB, even of an experiment still running.
+    return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _query(db: Path, sql: str, conn: sqlite3.Connection | None = None, args: tuple = ()) -> list[tuple]:
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            return conn.execute(sql).fetchall()
+        if conn is not None:
+            return conn.execute(sql, args).fetchall()
+        with _connect(db) as own:
+            return own.execute(sql, args).fetchall()
     except sqlite3.DatabaseError as exc:
         raise TrialDBError(
             f"{db} is not a readable NNI trial database ({exc}); copy the whole experiment folder again "
@@ -95,40 +153,153 @@ def _query(db: Path, sql: str) -> list[tuple]:
         ) from None
 
 
+# Reading curves fast matters: a full benchmark is 10,000 trials x 600 epochs = 6 million PERIODICAL
+# rows, and decoding each row's doubly encoded JSON in Python (or with SQLite's json_extract) takes
+# tens of seconds. So SQLite concatenates each trial's rows (walking the trialJobId index, which avoids
+# a sort) and one regular expression picks every "default" value out of the text NNI wrote. A trial whose
+# rows do not all match that form (a plain number reported, nested dicts, damaged text) is decoded row by
+# row in Python instead, which also names the trial when the text really is broken. Row order is checked
+# against rowid (insertion order), not assumed from group_concat.
+_CURVE_SQL = """
+SELECT trialJobId, count(*), max(parameterId), group_concat(rowid, ' '), group_concat(data, char(30))
+FROM MetricData {hint} WHERE type = 'PERIODICAL' GROUP BY trialJobId
+"""
+_DEFAULT_RE = re.compile(r'\\"default\\":\s*([^,}\s]+)')
+
+
+def _slow_curve(db: Path, conn: sqlite3.Connection, trial_id: str) -> list[float]:
+    rows = _query(db, "SELECT data FROM MetricData WHERE type = 'PERIODICAL' AND trialJobId = ? ORDER BY rowid",
+                  conn, (trial_id,))
+    curve = []
+    for (data,) in rows:
+        try:
+            value = _loads_twice(data)
+        except (json.JSONDecodeError, TypeError):
+            raise TrialDBError(f"{db}: trial {trial_id} has an undecodable metric {str(data)[:80]!r}") from None
+        value = value.get("default") if isinstance(value, dict) else value
+        curve.append(float("nan") if value is None else float(value))
+    return curve
+
+
+def _curves(db: Path, conn: sqlite3.Connection) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Per-trial accuracy curves (in report order) and the parameter id each trial reported under."""
+    try:
+        rows = conn.execute(_CURVE_SQL.format(hint="INDEXED BY MetricData_trialJobId")).fetchall()
+    except sqlite3.DatabaseError:
+        # No such index (a DB not written by NNI) or a damaged file: the plain query works without the
+        # index, or raises TrialDBError naming the file.
+        rows = _query(db, _CURVE_SQL.format(hint=""), conn)
+    curves, parameters = {}, {}
+    for trial_id, count, parameter_id, rowids, data in rows:
+        parameters[trial_id] = parameter_id
+        values = _DEFAULT_RE.findall(data or "")
+        try:
+            if len(values) != count:
+                raise ValueError
+            acc = np.array(values, dtype=float)
+        except ValueError:
+            curves[trial_id] = _slow_curve(db, conn, trial_id)
+            continue
+        order = np.array(rowids.split(" "), dtype=np.int64)
+        if np.any(np.diff(order) < 0):
+            acc = acc[np.argsort(order, kind="stable")]
+        curves[trial_id] = acc.tolist()
+    return curves, parameters
+
+
+def _last_stderr_line(experiment_dir: Path, trial_id: str) -> str | None:
+    """Why a trial did not finish, from its stderr, when the experiment folder was copied whole.
+
+    The trial entry point prints one clear line last (``nni-nas-bench: trial failed: ...``); for a crash
+    the last line of a traceback is the exception. Only the file's tail is read.
+    """
+    patterns = (f"environments/*/trials/{trial_id}/trial.stderr", f"trials/{trial_id}/stderr")
+    for pattern in patterns:
+        for path in experiment_dir.glob(pattern):
+            try:
+                with path.open("rb") as fh:
+                    fh.seek(max(0, path.stat().st_size - 8192))
+                    lines = fh.read().decode("utf-8", "replace").splitlines()
+            except OSError:
+                continue
+            lines = [line.strip() for line in lines if line.strip()]
+            if lines:
+                return lines[-1][:300]
+    return None
+
+
 def read_experiment(source: str | Path, experiments_dir: str | Path | None = None) -> pd.DataFrame:
-    """One experiment's trials as a DataFrame with :data:`COLUMNS` (see the module docstring)."""
-    db = find_db(source, experiments_dir)
-    profiles = _query(db, "SELECT id, revision FROM ExperimentProfile ORDER BY revision DESC LIMIT 1")
+    """One experiment's trials as a DataFrame with :data:`ALL_COLUMNS` (see the module docstring)."""
+    return _read_db(find_db(source, experiments_dir))
+
+
+def _read_db(db: Path) -> pd.DataFrame:
+    try:
+        conn = _connect(db)
+    except sqlite3.Error as exc:
+        raise TrialDBError(f"{db} cannot be opened as an NNI trial database ({exc})") from None
+    try:
+        profiles = _query(db, "SELECT id, params FROM ExperimentProfile ORDER BY revision DESC LIMIT 1", conn)
+        events = _query(db, "SELECT timestamp, trialJobId, event, data FROM TrialJobEvent "
+                            "ORDER BY timestamp, rowid", conn)
+        finals = _query(db, "SELECT trialJobId, parameterId, data FROM MetricData WHERE type = 'FINAL' "
+                            "ORDER BY timestamp, rowid", conn)
+        curves, curve_parameter = _curves(db, conn)
+    finally:
+        conn.close()
     experiment_id = profiles[0][0] if profiles else db.parent.parent.name
-    events = _query(db, "SELECT timestamp, trialJobId, event, data FROM TrialJobEvent ORDER BY timestamp, rowid")
-    metrics = _query(db, "SELECT trialJobId, parameterId, type, sequence, data FROM MetricData "
-                         "ORDER BY timestamp, rowid")
+    try:
+        experiment_name = json.loads(profiles[0][1]).get("experimentName") if profiles else None
+    except (json.JSONDecodeError, TypeError, AttributeError):
+        experiment_name = None
+
     trials: dict[str, dict[str, Any]] = {}
+
+    def trial(trial_id: str) -> dict[str, Any]:
+        return trials.setdefault(trial_id, {"trial_id": trial_id, "status": "UNKNOWN", "start_time": None,
+                                            "end_time": None})
+
     for timestamp, trial_id, event, data in events:
-        row = trials.setdefault(trial_id, {"trial_id": trial_id, "curve": [], "start_time": None, "end_time": None})
+        row = trial(trial_id)
         row["status"] = event
         if data and "recorded_parameters" not in row:
             try:
-                row["recorded_parameters"] = json.loads(data).get("parameters")
+                recorded = json.loads(data)
+                row["recorded_parameters"] = recorded.get("parameters")
+                # What the manager recorded; a trial's own metrics override it below.
+                if recorded.get("parameter_id") is not None:
+                    row["parameter_id"] = str(recorded["parameter_id"])  # MetricData stores it as text
             except (json.JSONDecodeError, AttributeError):
                 row["recorded_parameters"] = None
+        # Epoch milliseconds here; converted to timestamps once per column below (per-row conversion
+        # is the slowest step of a 10,000-trial read).
         if event == "RUNNING" and row["start_time"] is None:
-            row["start_time"] = pd.to_datetime(timestamp, unit="ms", utc=True)
-        if event in ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"):
-            row["end_time"] = pd.to_datetime(timestamp, unit="ms", utc=True)
-    for trial_id, parameter_id, kind, _sequence, data in metrics:
-        row = trials.setdefault(trial_id, {"trial_id": trial_id, "curve": [], "status": "UNKNOWN"})
+            row["start_time"] = timestamp
+        if event in _ENDED:
+            row["end_time"] = timestamp
+    for trial_id, parameter_id in curve_parameter.items():
+        trial(trial_id)["parameter_id"] = parameter_id
+    for trial_id, parameter_id, data in finals:
+        row = trial(trial_id)
         row["parameter_id"] = parameter_id
         try:
             value = _loads_twice(data)
-        except json.JSONDecodeError:
-            raise TrialDBError(f"{db}: trial {trial_id} has an undecodable metric {data[:80]!r}") from None
-        if kind == "PERIODICAL":
-            row["curve"].append(value["default"] if isinstance(value, dict) else value)
-        elif kind == "FINAL":
-            row["final"] = value if isinstance(value, dict) else {"default": value}
-    rows = [_tidy(experiment_id, row) for row in trials.values()]
-    return pd.DataFrame(rows, columns=COLUMNS)
+        except (json.JSONDecodeError, TypeError):
+            raise TrialDBError(f"{db}: trial {trial_id} has an undecodable metric {str(data)[:80]!r}") from None
+        row["final"] = value if isinstance(value, dict) else {"default": value}
+    experiment_dir = db.parent.parent
+    rows = []
+    for row in trials.values():
+        row["curve"] = curves.get(row["trial_id"], [])
+        tidy = _tidy(experiment_id, row)
+        tidy.update(experiment_name=experiment_name, db_path=str(db.resolve()))
+        if not tidy["complete"]:
+            tidy["error"] = _last_stderr_line(experiment_dir, row["trial_id"])
+        rows.append(tidy)
+    frame = pd.DataFrame(rows, columns=ALL_COLUMNS)
+    for column in ("start_time", "end_time"):
+        frame[column] = pd.to_datetime(pd.to_numeric(frame[column]), unit="ms", utc=True)
+    return frame
 
 
 def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -138,16 +309,23 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
     protocol = final.get("protocol", recorded.get("protocol"))
     if isinstance(protocol, str):
         protocol = json.loads(protocol)
+    space_args = final.get("space_args", json.dumps(recorded.get("space_args", {}), sort_keys=True))
+    try:
+        op_set = json.loads(space_args).get("op_set") if isinstance(space_args, str) else None
+    except (json.JSONDecodeError, AttributeError):
+        op_set = None
     mismatch = bool(final) and any(
         k in recorded and k in final and str(recorded[k]) != str(final[k]) for k in ("genotype", "arch_index", "role")
     )
+    status = row.get("status", "UNKNOWN")
+    complete = status == "SUCCEEDED" and final.get("default") is not None
     return {
         "experiment_id": experiment_id,
         "trial_id": row["trial_id"],
-        "status": row.get("status", "UNKNOWN"),
+        "status": status,
         "parameter_id": row.get("parameter_id"),
         **identity,
-        "space_args": final.get("space_args", json.dumps(recorded.get("space_args", {}), sort_keys=True)),
+        "space_args": space_args,
         "train_seed": final.get("train_seed", (protocol or {}).get("seed")),
         "protocol_name": final.get("protocol_name", (protocol or {}).get("name")),
         "protocol": protocol,
@@ -164,10 +342,71 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
         "end_time": row.get("end_time"),
         "recorded_parameters": recorded or None,
         "params_mismatch": mismatch,
+        "origin": "nni",
+        "search_seed": final.get("search_seed", recorded.get("search_seed")),
+        "source_trial": final.get("source_trial", recorded.get("source_trial")),
+        "search_seconds": final.get("search_seconds"),
+        "epochs": final.get("epochs", len(row["curve"])),
+        "layers": (protocol or {}).get("layers"),
+        "channels": (protocol or {}).get("channels"),
+        "op_set": op_set,
+        "complete": complete,
+        "failed": status in _FAILED or (status == "SUCCEEDED" and not complete),
+        "error": None,
     }
 
 
-def read_experiments(sources: Iterable[str | Path], experiments_dir: str | Path | None = None) -> pd.DataFrame:
-    """Several experiments in one DataFrame (same columns)."""
-    frames = [read_experiment(s, experiments_dir) for s in sources]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+class _Progress:
+    """A one-line progress report on stderr for reads that take long enough to need one.
+
+    Nothing is printed for reads that finish within ``delay`` seconds, so tests and small reports stay
+    quiet; on a terminal the line is redrawn in place, in a log file one line per update.
+    """
+
+    def __init__(self, total: int, enabled: bool | None, delay: float = 1.0,
+                 write: Callable[[str], Any] | None = None):
+        self.total, self.enabled, self.delay = total, enabled, delay
+        self.start = self.last = time.perf_counter()
+        self.write = write or sys.stderr.write
+        self.tty = write is None and sys.stderr.isatty()
+        self.shown = False
+
+    def update(self, done: int, trials: int, name: str) -> None:
+        now = time.perf_counter()
+        if self.enabled is False or (self.enabled is None and now - self.start < self.delay):
+            return
+        if done < self.total and self.shown and now - self.last < 0.5:
+            return
+        self.last, self.shown = now, True
+        line = f"reading NNI trial DBs: {done}/{self.total} experiments, {trials} trials ({name})"
+        self.write(f"\r{line}\x1b[K" if self.tty else f"{line}\n")
+        if done == self.total and self.tty:
+            self.write("\n")
+
+
+def read_experiments(sources: Iterable[str | Path] | str | Path, experiments_dir: str | Path | None = None, *,
+                     progress: bool | None = None) -> pd.DataFrame:
+    """Several experiments in one DataFrame (same columns as :func:`read_experiment`).
+
+    Each source is an experiment folder, a DB path, an experiment id or a folder of experiments (see
+    :func:`find_dbs`); a DB named twice is read once. ``progress``: None shows a progress line on
+    stderr only when the read takes over a second, True always, False never.
+    """
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    dbs: list[Path] = []
+    seen: set[Path] = set()
+    for source in sources:
+        for db in find_dbs(source, experiments_dir):
+            if db.resolve() not in seen:
+                seen.add(db.resolve())
+                dbs.append(db)
+    bar = _Progress(len(dbs), progress)
+    frames, trials = [], 0
+    for i, db in enumerate(dbs, 1):
+        frame = _read_db(db)
+        frames.append(frame)
+        trials += len(frame)
+        bar.update(i, trials, db.parent.parent.name)
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ALL_COLUMNS)

@@ -32,12 +32,15 @@ from nni_nas_bench.training.checkpoint import CheckpointStore, checkpoint_key, d
 from nni_nas_bench.training.trainer import resolve_device, train
 
 REQUIRED = ("dataset", "space", "genotype", "protocol")
-IDENTITY = ("role", "method", "dataset", "space", "arch_index", "arch_seed", "search_seed", "source_trial")
+IDENTITY = ("role", "method", "dataset", "space", "arch_index", "arch_seed", "search_seed", "source_trial", "study",
+            "variant")
 
 
 def default_data_root() -> Path:
     """``$NNB_DATA_ROOT`` or ``~/.cache/nni_nas_bench/data`` (where ``download`` puts datasets)."""
-    env = os.environ.get("NNB_DATA_ROOT")
+    from nni_nas_bench.data import DATA_ROOT_ENV
+
+    env = os.environ.get(DATA_ROOT_ENV)
     return Path(env) if env else Path.home() / ".cache" / "nni_nas_bench" / "data"
 
 

@@ -32,7 +32,7 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the session, so the CIFAR-10 archive is extracted and decoded once."""
+    """One cache for the session, so the CIFAR-10 archive is decoded once."""
     return tmp_path_factory.mktemp("cache")
 
 

@@ -82,7 +82,7 @@ NUM_CLASSES, TRAIN_PER_CLASS, TEST_PER_CLASS = 4, 11, 5  # odd train count: halv
 
 
 @pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def small_tree_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     write_synthetic_image_folder(
         root,
@@ -95,19 +95,19 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def synthetic_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def small_tree_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-def test_synthetic_writer_layout(synthetic_root: Path) -> None:
-    tree = synthetic_root / "CIFAR10"
+def test_synthetic_writer_layout(small_tree_root: Path) -> None:
+    tree = small_tree_root / "CIFAR10"
     assert sorted(p.name for p in (tree / "train").iterdir()) == [
         f"class_{i:03d}" for i in range(NUM_CLASSES)
     ]
     assert len(list((tree / "test" / "class_002").glob("*.png"))) == TEST_PER_CLASS
     # Deterministic: the same arguments write the same pixels.
     other = write_synthetic_image_folder(
-        synthetic_root / "again",
+        small_tree_root / "again",
         "CIFAR10",
         num_classes=NUM_CLASSES,
         train_per_class=TRAIN_PER_CLASS,
@@ -117,8 +117,8 @@ def test_synthetic_writer_layout(synthetic_root: Path) -> None:
     assert first.read_bytes() == (other / "train" / "class_001" / "0003.png").read_bytes()
 
 
-def test_final_split_from_image_folder(synthetic_root: Path, synthetic_cache: Path) -> None:
-    split = load_split("cifar10", synthetic_root, "final", cache_dir=synthetic_cache)
+def test_final_split_from_image_folder(small_tree_root: Path, small_tree_cache: Path) -> None:
+    split = load_split("cifar10", small_tree_root, "final", cache_dir=small_tree_cache)
     assert isinstance(split, TensorSplit)
     assert split.train_x.shape == (NUM_CLASSES * TRAIN_PER_CLASS, 3, 32, 32)
     assert split.eval_x.shape == (NUM_CLASSES * TEST_PER_CLASS, 3, 32, 32)
@@ -128,12 +128,14 @@ def test_final_split_from_image_folder(synthetic_root: Path, synthetic_cache: Pa
     assert torch.bincount(split.eval_y).tolist() == [TEST_PER_CLASS] * NUM_CLASSES
     assert split.classes == tuple(f"class_{i:03d}" for i in range(NUM_CLASSES))
     assert split.info is DATASETS["cifar10"]
-    assert len(list((synthetic_cache / "tensors").glob("cifar10-*-folder-*.pt"))) == 2
+    assert len(list((small_tree_cache / "tensors").glob("cifar10-*-folder-*.pt"))) == 2
 
 
-def test_search_split_is_stratified_disjoint_and_seeded(synthetic_root: Path, synthetic_cache: Path) -> None:
-    full = load_split("cifar10", synthetic_root, "final", cache_dir=synthetic_cache)
-    split = load_split("cifar10", synthetic_root, "search", seed=3, cache_dir=synthetic_cache)
+def test_search_split_is_stratified_disjoint_and_seeded(
+    small_tree_root: Path, small_tree_cache: Path
+) -> None:
+    full = load_split("cifar10", small_tree_root, "final", cache_dir=small_tree_cache)
+    split = load_split("cifar10", small_tree_root, "search", seed=3, cache_dir=small_tree_cache)
     assert isinstance(split, TensorSplit)
     train_counts, valid_counts = torch.bincount(split.train_y), torch.bincount(split.eval_y)
     assert (train_counts - valid_counts).abs().max() <= 1
@@ -141,29 +143,29 @@ def test_search_split_is_stratified_disjoint_and_seeded(synthetic_root: Path, sy
     train_keys, valid_keys = set(image_keys(split.train_x)), set(image_keys(split.eval_x))
     assert not train_keys & valid_keys
     assert train_keys | valid_keys == set(image_keys(full.train_x))  # the test set is never used
-    again = load_split("cifar10", synthetic_root, "search", seed=3, cache_dir=synthetic_cache)
+    again = load_split("cifar10", small_tree_root, "search", seed=3, cache_dir=small_tree_cache)
     assert torch.equal(again.train_x, split.train_x) and torch.equal(again.eval_y, split.eval_y)
-    other = load_split("cifar10", synthetic_root, "search", seed=4, cache_dir=synthetic_cache)
+    other = load_split("cifar10", small_tree_root, "search", seed=4, cache_dir=small_tree_cache)
     assert set(image_keys(other.train_x)) != train_keys
 
 
-def test_subset_is_per_class_on_each_side(synthetic_root: Path, synthetic_cache: Path) -> None:
-    split = load_split("cifar10", synthetic_root, "search", subset=2, cache_dir=synthetic_cache)
+def test_subset_is_per_class_on_each_side(small_tree_root: Path, small_tree_cache: Path) -> None:
+    split = load_split("cifar10", small_tree_root, "search", subset=2, cache_dir=small_tree_cache)
     assert torch.bincount(split.train_y).tolist() == [2] * NUM_CLASSES
     assert torch.bincount(split.eval_y).tolist() == [2] * NUM_CLASSES
-    final = load_split("cifar10", synthetic_root, "final", subset=3, seed=1, cache_dir=synthetic_cache)
+    final = load_split("cifar10", small_tree_root, "final", subset=3, seed=1, cache_dir=small_tree_cache)
     assert torch.bincount(final.train_y).tolist() == [3] * NUM_CLASSES
     assert torch.bincount(final.eval_y).tolist() == [3] * NUM_CLASSES
-    large = load_split("cifar10", synthetic_root, "final", subset=1000, cache_dir=synthetic_cache)
+    large = load_split("cifar10", small_tree_root, "final", subset=1000, cache_dir=small_tree_cache)
     assert len(large.train_y) == NUM_CLASSES * TRAIN_PER_CLASS
 
 
 @pytest.mark.parametrize("bad", [{"phase": "valid"}, {"subset": 0}, {"subset": True}])
-def test_bad_phase_or_subset_is_a_config_error(synthetic_root: Path, bad: dict) -> None:
+def test_bad_phase_or_subset_is_a_config_error(small_tree_root: Path, bad: dict) -> None:
     kwargs = {"phase": "final", **bad}
     phase = kwargs.pop("phase")
     with pytest.raises(ConfigError):
-        load_split("cifar10", synthetic_root, phase, **kwargs)
+        load_split("cifar10", small_tree_root, phase, **kwargs)
 
 
 def test_tensor_cache_is_invalidated_when_the_tree_changes(tmp_path: Path) -> None:
@@ -476,9 +478,9 @@ def test_autoaugment_changes_images_reproducibly() -> None:
 
 
 def test_make_loaders_for_a_tensor_split_learns_the_synthetic_data(
-    synthetic_root: Path, synthetic_cache: Path
+    small_tree_root: Path, small_tree_cache: Path
 ) -> None:
-    split = load_split("cifar10", synthetic_root, "final", cache_dir=synthetic_cache)
+    split = load_split("cifar10", small_tree_root, "final", cache_dir=small_tree_cache)
     train, evaluation = make_loaders(split, batch_size=8, device="cpu", cutout=4, eval_batch_size=32)
     assert len(train) == (NUM_CLASSES * TRAIN_PER_CLASS) // 8 and len(evaluation) == 1
     torch.manual_seed(0)

@@ -1,9 +1,14 @@
-"""The random-sampling baseline of SPEC as an NNI tuner.
+"""Random architectures of a space, trained under one or several settings, as an NNI tuner.
 
-K architectures drawn uniformly from the space by the space's own sampler, each trained with the same
-protocol and training seed: the baseline every NAS method must beat. Architecture ``k`` depends only
-on ``(seed, k)``, so the same YAML always trains the same K architectures, whatever order trials
-finish in and however many run at once.
+With one setting this is SPEC's random-sampling baseline: K architectures drawn uniformly by the space's
+own sampler, each trained with the same protocol and training seed — what every NAS method must beat.
+With ``variants`` it is a grid (architecture × variant), which is what the DARTS-space studies are:
+the same 8 architectures under 10 training protocols, the same 32 under two seeds or two depths, the
+same random draws in two op sets.
+
+Architecture ``k`` depends only on ``(seed, k)`` (and on the space), so the same YAML always trains the
+same architectures, whatever order trials finish in and however many run at once. In two op sets of
+equal size the same draws give the same cell topology with the ops of the other set.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict
 
 _logger = logging.getLogger(__name__)
+_VARIANT_KEYS = ("name", "protocol", "space_args", "train_seed")
 
 
 def architecture_seed(seed: int, index: int) -> np.random.RandomState:
@@ -26,16 +32,35 @@ def architecture_seed(seed: int, index: int) -> np.random.RandomState:
     return np.random.RandomState([seed, index])
 
 
+def _merge_protocol(base: Any, override: Any) -> dict[str, Any]:
+    """A variant's protocol: a preset name replaces the base, a mapping overrides some settings."""
+    base_dict = from_dict(base).to_dict()
+    if override is None:
+        return base_dict
+    if isinstance(override, str):
+        return from_dict(override).to_dict() | {"seed": base_dict["seed"]}
+    if "preset" in override:
+        return from_dict(override).to_dict()
+    return from_dict({**base_dict, **override}).to_dict()
+
+
 class RandomBaselineTuner(Tuner):
-    """classArgs: ``dataset``, ``num_archs`` (K, default 8), ``space`` (default 'darts'),
-    ``space_args`` (e.g. ``{op_set: poor, n_nodes: 5}``), ``protocol`` (a preset name or
-    ``{preset: ..., <setting>: ...}``), ``seed`` (architecture sampling seed), ``train_seed``
-    (overrides ``protocol.seed``).
+    """classArgs:
+
+    - ``dataset``; ``num_archs`` (K, default 8); ``seed`` (architecture sampling seed);
+    - ``space`` (default 'darts') and ``space_args`` (e.g. ``{op_set: poor, n_nodes: 5}``);
+    - ``protocol``: a preset name or ``{preset: ..., <setting>: ...}``; ``train_seed`` overrides its seed;
+    - ``variants`` (optional): a list of ``{name, protocol, space_args, train_seed}``; every architecture
+      is trained once per variant. A variant's ``protocol`` is a preset name (keeping the experiment's
+      training seed) or a mapping of overrides; its ``space_args`` override the space's settings;
+    - ``study`` (optional): a label recorded with every trial (``tricks``, ``seeds``, ``depth``, ...), so
+      the analysis knows which study a DB holds.
     """
 
     def __init__(self, dataset: str, num_archs: int = 8, space: str = "darts",
                  space_args: dict[str, Any] | None = None, protocol: Any = "darts", seed: int = 0,
-                 train_seed: int | None = None):
+                 train_seed: int | None = None, variants: list[dict[str, Any]] | None = None,
+                 study: str | None = None):
         from nni_nas_bench.data import get_dataset_info
         from search_spaces import create_space
 
@@ -43,39 +68,65 @@ class RandomBaselineTuner(Tuner):
         self.dataset = get_dataset_info(dataset).name
         if not isinstance(num_archs, int) or num_archs <= 0:
             raise ConfigError(f"num_archs must be a positive integer, got {num_archs!r}")
-        self.space_name, self.space_args = space, dict(space_args or {})
-        self.space = create_space(space, **self.space_args)
-        self.protocol = from_dict(protocol)
+        base_protocol = from_dict(protocol)
         if train_seed is not None:
-            self.protocol = self.protocol.replace(seed=train_seed)
-        self.num_archs, self.seed = num_archs, seed
-        self._next_index = 0
+            base_protocol = base_protocol.replace(seed=train_seed)
+        self.num_archs, self.seed, self.study = num_archs, seed, study
+        self.space_name = space
+        self.variants = []
+        for i, variant in enumerate(variants or [{}]):
+            if not isinstance(variant, dict) or set(variant) - set(_VARIANT_KEYS):
+                raise ConfigError(f"variant {i} must be a mapping with keys among {_VARIANT_KEYS}, got {variant!r}")
+            proto = _merge_protocol(base_protocol.to_dict(), variant.get("protocol"))
+            if variant.get("train_seed") is not None:
+                proto["seed"] = variant["train_seed"]
+            args = {**(space_args or {}), **variant.get("space_args", {})}
+            name = variant.get("name") or (variant.get("protocol") if isinstance(variant.get("protocol"), str)
+                                           else f"variant{i}")
+            self.variants.append({"name": str(name), "protocol": proto, "space_args": args,
+                                  "space": create_space(space, **args)})
+        names = [v["name"] for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"variant names must be distinct, got {names}")
+        self._next = 0
 
-    def architecture(self, index: int) -> dict[str, Any]:
-        """The trial parameters of architecture ``index`` (flat, readable in the web UI)."""
-        genotype = self.space.sample(architecture_seed(self.seed, index))
-        return {
+    @property
+    def num_trials(self) -> int:
+        """Trials this tuner submits: architectures × variants (set ``maxTrialNumber`` to at least this)."""
+        return self.num_archs * len(self.variants)
+
+    def trial_parameters(self, number: int) -> dict[str, Any]:
+        """Parameters of trial ``number`` (architecture-major order), flat and readable in the web UI."""
+        index, variant = divmod(number, len(self.variants))
+        v = self.variants[variant]
+        params = {
             "role": "random",
             "method": "random",
             "dataset": self.dataset,
             "space": self.space_name,
-            "space_args": self.space_args,
+            "space_args": v["space_args"],
             "arch_index": index,
             "arch_seed": self.seed,
-            "genotype": genotype.to_text(),
-            "protocol": self.protocol.to_dict(),
+            "genotype": v["space"].sample(architecture_seed(self.seed, index)).to_text(),
+            "protocol": v["protocol"],
         }
+        if len(self.variants) > 1 or self.study:
+            params["variant"] = v["name"]
+        if self.study:
+            params["study"] = self.study
+        return params
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
-        if self._next_index >= self.num_archs:
-            raise NoMoreTrialError(f"all {self.num_archs} random architectures were submitted")
-        params = self.architecture(self._next_index)
-        self._next_index += 1
-        _logger.info("parameter %s -> random architecture %d", parameter_id, params["arch_index"])
+        if self._next >= self.num_trials:
+            raise NoMoreTrialError(f"all {self.num_trials} trials were submitted")
+        params = self.trial_parameters(self._next)
+        self._next += 1
+        _logger.info("parameter %s -> architecture %d, variant %s", parameter_id, params["arch_index"],
+                     params.get("variant", "-"))
         return params
 
     def receive_trial_result(self, parameter_id: int, parameters: dict[str, Any], value: Any, **kwargs: Any) -> None:
-        """Nothing to learn: the baseline does not adapt to results."""
+        """Nothing to learn: random architectures do not depend on results."""
 
     def update_search_space(self, search_space: dict[str, Any]) -> None:
         """The space comes from classArgs; NNI's searchSpace field is unused."""

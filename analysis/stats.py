@@ -1,0 +1,385 @@
+"""The paper's statistics on the tidy trial table (:mod:`analysis.trial_db`, :mod:`analysis.published`).
+
+- :func:`ri_table`: relative improvement RI = 100 (Acc_m - Acc_r) / Acc_r per method x dataset, a ratio of
+  MEAN accuracies as in SPEC, with the means, standard deviations and counts beside it, a bootstrap
+  percentile interval (the paper gives none) and a Mann-Whitney U test of searched vs random.
+- :func:`random_summary`: the random-sampling baseline per dataset (always reported, SPEC's best practice).
+- :func:`compare_rankings` / :func:`kendall_tau` / :func:`rank_shifts`: the seeds and depth studies.
+- :func:`epoch_rank_correlation`: τ of the accuracy at epoch e vs the final accuracy, raw and smoothed.
+- :func:`cost_table`: device-hours of search and of final training per method.
+- :func:`protocol_table`: the training-tricks study (mean, std, max per protocol).
+
+Only complete trials enter a statistic (``complete`` True: SUCCEEDED with a FINAL metric); failed and
+unfinished ones are listed by the report instead. ``metric='final'`` (the last epoch, SPEC's honest
+default) or ``'best'`` (the best epoch, what the original code logged) picks the accuracy column.
+Standard deviations are sample standard deviations (ddof = 1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from nni_nas_bench.errors import ConfigError
+
+METRICS = {"final": "final_acc", "best": "best_acc"}
+# What a searched architecture must share with its random baseline (SPEC: "train them with the same
+# protocol and the same training seed"): same dataset, same space with the same settings, same protocol
+# settings, and training seeds among those the searched runs used. A missing value (published numbers
+# carry no space or protocol) matches everything.
+BASELINE_MATCH = ("dataset", "space", "space_args", "protocol_key", "train_seed")
+
+
+def metric_column(metric: str) -> str:
+    """The accuracy column of ``metric`` ('final' or 'best'; a column name is passed through)."""
+    if metric in METRICS.values():
+        return metric
+    try:
+        return METRICS[metric]
+    except KeyError:
+        raise ConfigError(f"unknown metric {metric!r}; choose 'final' (last epoch) or 'best' (best epoch)") from None
+
+
+def usable(df: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
+    """Complete trials that have the chosen accuracy, with it as a float column ``acc``."""
+    column = metric_column(metric)
+    if df.empty:
+        return df.assign(acc=pd.Series(dtype=float))
+    keep = df["complete"].fillna(False).astype(bool) if "complete" in df else df["status"].eq("SUCCEEDED")
+    out = df[keep & df[column].notna()].copy()
+    out["acc"] = out[column].astype(float)
+    if "origin" not in out:
+        out["origin"] = "nni"
+    out["origin"] = out["origin"].fillna("nni")
+    return out
+
+
+def with_protocol_key(data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` plus ``protocol_key`` (see :func:`_protocol_key`), computed only where baselines are matched."""
+    protocols = data["protocol"] if "protocol" in data else pd.Series([None] * len(data), index=data.index)
+    return data.assign(protocol_key=[_protocol_key(p) for p in protocols])
+
+
+def _protocol_key(protocol: Any) -> str | None:
+    """Every protocol setting except the seed, as text: searched and random must share all of them."""
+    if isinstance(protocol, str):
+        try:
+            protocol = json.loads(protocol)
+        except json.JSONDecodeError:
+            return protocol
+    if not isinstance(protocol, dict):
+        return None
+    return json.dumps({k: v for k, v in protocol.items() if k != "seed"}, sort_keys=True)
+
+
+# --------------------------------------------------------------------------------------------------- RI
+def relative_improvement(searched: Sequence[float] | np.ndarray, random: Sequence[float] | np.ndarray) -> float:
+    """RI = 100 (mean(searched) - mean(random)) / mean(random), in percent."""
+    s, r = np.asarray(searched, dtype=float), np.asarray(random, dtype=float)
+    if s.size == 0 or r.size == 0:
+        return float("nan")
+    return float(100.0 * (s.mean() - r.mean()) / r.mean())
+
+
+def bootstrap_ri(searched: Sequence[float] | np.ndarray, random: Sequence[float] | np.ndarray, *,
+                 n_boot: int = 10_000, ci: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of RI.
+
+    Searched and random runs are independent samples (different architectures, seeds), so each is
+    resampled with replacement on its own, ``n_boot`` times, and RI recomputed; the interval is the
+    ``(1 - ci) / 2`` and ``(1 + ci) / 2`` quantiles. Seeded: the same inputs give the same interval.
+    """
+    if not 0 < ci < 1:
+        raise ConfigError(f"ci must be in (0, 1), got {ci}")
+    s, r = np.asarray(searched, dtype=float), np.asarray(random, dtype=float)
+    if s.size == 0 or r.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    s_means = s[rng.integers(0, s.size, size=(n_boot, s.size))].mean(axis=1)
+    r_means = r[rng.integers(0, r.size, size=(n_boot, r.size))].mean(axis=1)
+    ris = 100.0 * (s_means - r_means) / r_means
+    low, high = np.quantile(ris, [(1 - ci) / 2, (1 + ci) / 2])
+    return float(low), float(high)
+
+
+def rank_test(searched: Sequence[float] | np.ndarray, random: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """Two-sided Mann-Whitney U test of searched vs random accuracies: (U of searched, p-value).
+
+    A rank test, because K = 8 runs per side are too few to trust normality, and one diverged run
+    should not decide the comparison.
+    """
+    s, r = np.asarray(searched, dtype=float), np.asarray(random, dtype=float)
+    if s.size == 0 or r.size == 0:
+        return float("nan"), float("nan")
+    result = sps.mannwhitneyu(s, r, alternative="two-sided")
+    return float(result.statistic), float(result.pvalue)
+
+
+def baseline_rows(group: pd.DataFrame, randoms: pd.DataFrame, method: str,
+              match: Sequence[str]) -> tuple[pd.DataFrame, str]:
+    """The random rows a searched group is compared with, and a description of the match."""
+    same_method = randoms[randoms["method"] == method]
+    if not same_method.empty:
+        # Published layout: each method has its own "Random <Method>" column.
+        return same_method, f"random runs paired with {method}"
+    pool, described = randoms, []
+    for column in match:
+        if column not in group or column not in pool:
+            continue
+        values = group[column].dropna().unique()
+        if len(values) == 0:
+            continue
+        pool = pool[pool[column].isin(values) | pool[column].isna()]
+        if column != "protocol_key":
+            described.append(f"{column}={'/'.join(map(str, values))}")
+        else:
+            described.append("same protocol")
+    return pool, ("random, " + ", ".join(described)) if described else "random"
+
+
+RI_COLUMNS = [
+    "origin", "dataset", "method", "searched_n", "searched_mean", "searched_std", "random_n", "random_mean",
+    "random_std", "ri", "ri_low", "ri_high", "mwu_u", "mwu_p", "baseline",
+]
+
+
+def ri_table(df: pd.DataFrame, metric: str = "final", *, n_boot: int = 10_000, ci: float = 0.95, seed: int = 0,
+             match: Sequence[str] = BASELINE_MATCH) -> pd.DataFrame:
+    """RI per method x dataset (and origin: new NNI runs and published numbers are never pooled).
+
+    A searched group (role 'searched') is compared with the random rows of the same origin that share
+    ``match`` (see :data:`BASELINE_MATCH`); published random columns pair with their method. Groups without
+    a baseline get RI NaN and say so in ``baseline``. ``n_boot=0`` skips the interval (figures need only
+    the means). Columns: :data:`RI_COLUMNS`.
+    """
+    data = usable(df, metric)
+    data = with_protocol_key(data[data["role"].isin(["searched", "random"])])
+    rows = []
+    searched = data[data["role"] == "searched"]
+    for (origin, dataset, method), group in searched.groupby(["origin", "dataset", "method"], sort=True):
+        randoms = data[(data["role"] == "random") & (data["origin"] == origin) & (data["dataset"] == dataset)]
+        base, description = baseline_rows(group, randoms, method, match)
+        s, r = group["acc"].to_numpy(), base["acc"].to_numpy()
+        low, high = bootstrap_ri(s, r, n_boot=n_boot, ci=ci, seed=seed) if n_boot > 0 else (np.nan, np.nan)
+        u, p = rank_test(s, r)
+        rows.append({
+            "origin": origin, "dataset": dataset, "method": method,
+            "searched_n": len(s), "searched_mean": s.mean(), "searched_std": _std(s),
+            "random_n": len(r), "random_mean": r.mean() if len(r) else np.nan, "random_std": _std(r),
+            "ri": relative_improvement(s, r), "ri_low": low, "ri_high": high, "mwu_u": u, "mwu_p": p,
+            "baseline": description if len(r) else f"no random baseline ({description})",
+        })
+    return pd.DataFrame(rows, columns=RI_COLUMNS)
+
+
+def _std(values: np.ndarray) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+
+
+def _describe(acc: pd.Series) -> dict[str, float]:
+    return {"n": int(acc.size), "mean": acc.mean(), "std": _std(acc.to_numpy()), "min": acc.min(),
+            "max": acc.max()}
+
+
+def random_summary(df: pd.DataFrame, metric: str = "final",
+                   by: Sequence[str] = ("origin", "dataset", "space", "op_set", "protocol_name")) -> pd.DataFrame:
+    """The random-sampling baseline: n, mean, std, min, max of the accuracy per dataset (and space, protocol)."""
+    data = usable(df, metric)
+    data = data[data["role"] == "random"]
+    keys = [k for k in by if k in data and data[k].notna().any()]
+    if data.empty:
+        return pd.DataFrame(columns=[*keys, "n", "mean", "std", "min", "max"])
+    filled = data.assign(**{k: data[k].fillna("-") for k in keys})
+    rows = [{**dict(zip(keys, key if isinstance(key, tuple) else (key,))), **_describe(g["acc"])}
+            for key, g in filled.groupby(keys, sort=True)]
+    return pd.DataFrame(rows)
+
+
+def protocol_table(df: pd.DataFrame, metric: str = "final", role: str = "random") -> pd.DataFrame:
+    """Training-tricks study: n, mean, std, max of the accuracy per dataset x protocol_name (SPEC exp. 1)."""
+    data = usable(df, metric)
+    data = data[data["role"] == role]
+    rows = [{"dataset": d, "protocol_name": p, **_describe(g["acc"])}
+            for (d, p), g in data.groupby(["dataset", "protocol_name"], sort=True)]
+    table = pd.DataFrame(rows, columns=["dataset", "protocol_name", "n", "mean", "std", "min", "max"])
+    return table.sort_values(["dataset", "mean"]).reset_index(drop=True)
+
+
+# -------------------------------------------------------------------------------------------- rankings
+def kendall_tau(a: Sequence[float] | pd.Series, b: Sequence[float] | pd.Series) -> tuple[float, float]:
+    """Kendall τ-b between two scorings of the same items (ties handled), and its p-value.
+
+    Series are aligned on their index (the items); plain sequences are taken position by position.
+    """
+    if isinstance(a, pd.Series) and isinstance(b, pd.Series):
+        a, b = a.align(b, join="inner")
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size != b.size:
+        raise ConfigError(f"rankings of different lengths: {a.size} vs {b.size}")
+    ok = ~(np.isnan(a) | np.isnan(b))
+    if ok.sum() < 2:
+        return float("nan"), float("nan")
+    tau, p = sps.kendalltau(a[ok], b[ok])  # unpacked: the result type changed across scipy versions
+    return float(tau), float(p)
+
+
+def rank_shifts(a: pd.Series, b: pd.Series) -> pd.DataFrame:
+    """Rank of every item under two scorings (1 = highest accuracy) and how far it moved.
+
+    Ties share their lowest rank ('min'), the way a leaderboard prints them.
+    """
+    a, b = a.align(b, join="inner")
+    table = pd.DataFrame({"acc_a": a, "acc_b": b})
+    table["rank_a"] = table["acc_a"].rank(ascending=False, method="min").astype(int)
+    table["rank_b"] = table["acc_b"].rank(ascending=False, method="min").astype(int)
+    table["shift"] = table["rank_b"] - table["rank_a"]
+    return table.sort_values("rank_a")
+
+
+@dataclass
+class RankComparison:
+    """Two rankings of the same architectures (two seeds, two depths, ...)."""
+
+    by: str
+    a: Any
+    b: Any
+    n: int
+    tau: float
+    p_value: float
+    max_rank_shift: int
+    max_shift_item: Any
+    mean_abs_change: float
+    max_abs_change: float
+    table: pd.DataFrame
+
+    def summary(self) -> dict[str, Any]:
+        """The scalar results as a dict (one row of a report table)."""
+        return {"study": self.by, "a": self.a, "b": self.b, "n": self.n, "tau": self.tau, "p": self.p_value,
+                "max_rank_shift": self.max_rank_shift, "mean_abs_change": self.mean_abs_change,
+                "max_abs_change": self.max_abs_change}
+
+
+def architecture_key(df: pd.DataFrame) -> pd.Series:
+    """What identifies an architecture across experiments: space, its settings and the genotype."""
+    return df["space"].astype(str) + "|" + df["space_args"].astype(str) + "|" + df["genotype"].astype(str)
+
+
+def compare_rankings(df: pd.DataFrame, by: str, a: Any = None, b: Any = None, metric: str = "final",
+                     role: str = "random") -> RankComparison:
+    """Rank the same architectures under two values of ``by`` ('train_seed', 'layers', ...) and compare.
+
+    Architectures are matched by :func:`architecture_key`; several runs of one architecture under one
+    value are averaged. ``a`` and ``b`` default to the two smallest values of ``by``. Raises
+    :class:`ConfigError` when fewer than two common architectures exist.
+    """
+    data = usable(df, metric)
+    data = data[(data["role"] == role) & data[by].notna()]
+    values = sorted(data[by].unique().tolist())  # plain Python values: they appear in messages and tables
+    if a is None or b is None:
+        if len(values) < 2:
+            raise ConfigError(f"need two values of {by!r} to compare rankings, found {values}")
+        a = values[0] if a is None else a
+        b = next(v for v in values if v != a) if b is None else b
+    data = data.assign(arch=architecture_key(data))
+    acc_a = data[data[by] == a].groupby("arch")["acc"].mean()
+    acc_b = data[data[by] == b].groupby("arch")["acc"].mean()
+    table = rank_shifts(acc_a, acc_b)
+    if len(table) < 2:
+        raise ConfigError(f"fewer than two architectures were trained with both {by}={a} and {by}={b}")
+    tau, p = kendall_tau(table["acc_a"], table["acc_b"])
+    biggest = table["shift"].abs().idxmax()
+    change = (table["acc_b"] - table["acc_a"]).abs()
+    return RankComparison(by, a, b, len(table), tau, p, int(abs(table.loc[biggest, "shift"])), biggest,
+                          float(change.mean()), float(change.max()), table)
+
+
+def moving_average(curves: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average along the last axis (the first epochs average what exists so far)."""
+    curves = np.asarray(curves, dtype=float)
+    if window <= 1:
+        return curves
+    c = np.cumsum(curves, axis=-1)
+    out = c.copy()
+    out[..., window:] = c[..., window:] - c[..., :-window]
+    counts = np.minimum(np.arange(1, curves.shape[-1] + 1), window)
+    return out / counts
+
+
+def epoch_rank_correlation(df: pd.DataFrame, metric: str = "final", *, window: int = 5, max_points: int = 100,
+                           by: Sequence[str] = ("dataset", "experiment_id", "role", "protocol_name")) -> pd.DataFrame:
+    """τ between the accuracy at epoch e and the final accuracy, for every epoch (SPEC exp. 5).
+
+    Per group of ``by`` (by default one experiment's final trainings with one protocol), the curves of
+    complete 'random' and 'searched' trials of the group's most common length form an (architectures x
+    epochs) matrix; ``tau`` compares column e with the chosen final metric, ``tau_smoothed`` the trailing
+    ``window``-epoch moving average at e. Search trials are left out: their curves are a supernet's. At
+    most ``max_points`` evenly spaced epochs are evaluated (always including the last), which keeps a
+    600-epoch, 10,000-trial table quick and changes nothing visible in the figure.
+    """
+    data = usable(df, metric)
+    data = data[data["role"].isin(["random", "searched"])]
+    data = data[data["curve"].map(lambda c: isinstance(c, (list, tuple, np.ndarray)) and len(c) > 0)]
+    keys = [k for k in by if k in data]
+    rows = []
+    if data.empty:
+        return pd.DataFrame(columns=[*keys, "epoch", "n", "tau", "tau_smoothed"])
+    for key, group in data.groupby(keys, sort=True):
+        lengths = group["curve"].map(len)
+        length = int(lengths.mode().iloc[0])
+        group = group[lengths == length]
+        if len(group) < 3:
+            continue
+        curves = np.vstack(group["curve"].map(np.asarray).to_list()).astype(float)
+        smooth = moving_average(curves, window)
+        final = group["acc"].to_numpy()
+        epochs = np.unique(np.linspace(0, length - 1, min(length, max_points)).round().astype(int))
+        for e in epochs:
+            rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "epoch": int(e) + 1,
+                         "n": len(group), "tau": kendall_tau(curves[:, e], final)[0],
+                         "tau_smoothed": kendall_tau(smooth[:, e], final)[0]})
+    return pd.DataFrame(rows, columns=[*keys, "epoch", "n", "tau", "tau_smoothed"])
+
+
+# ------------------------------------------------------------------------------------------------- cost
+COST_COLUMNS = ["origin", "dataset", "method", "search_runs", "search_hours", "search_hours_per_run",
+                "train_runs", "train_hours", "train_hours_per_run", "devices"]
+
+
+def cost_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Device-hours per method x dataset: the search (role 'search') and the final training.
+
+    Search time is a search trial's ``search_seconds`` when it reports one, else its ``train_seconds``;
+    final training is the ``train_seconds`` of 'searched' trials (of 'random' ones for the baseline, whose
+    search costs nothing). Failed trials count too: they were paid for. Hours are on the devices listed
+    (``device`` column: a GPU name, or 'cpu'); SPEC counts hyperparameter tuning in the search cost, so a
+    tuning trial should run with role 'search'.
+    """
+    if df.empty:
+        return pd.DataFrame(columns=COST_COLUMNS)
+    data = df.copy()
+    data["origin"] = data["origin"].fillna("nni") if "origin" in data else "nni"
+    search_s = pd.to_numeric(data.get("search_seconds"), errors="coerce")
+    train_s = pd.to_numeric(data.get("train_seconds"), errors="coerce")
+    data["_search"] = np.where(data["role"] == "search", search_s.fillna(train_s), np.nan)
+    data["_train"] = np.where(data["role"].isin(["searched", "random"]), train_s, np.nan)
+    rows = []
+    for (origin, dataset, method), g in data[data["role"].isin(["search", "searched", "random"])].groupby(
+            ["origin", "dataset", "method"], sort=True):
+        search, train = g["_search"].dropna(), g["_train"].dropna()
+        if search.empty and train.empty:
+            continue
+        rows.append({
+            "origin": origin, "dataset": dataset, "method": method,
+            "search_runs": int((g["role"] == "search").sum()), "search_hours": search.sum() / 3600,
+            "search_hours_per_run": search.mean() / 3600 if len(search) else np.nan,
+            "train_runs": int(g["role"].isin(["searched", "random"]).sum()), "train_hours": train.sum() / 3600,
+            "train_hours_per_run": train.mean() / 3600 if len(train) else np.nan,
+            "devices": ", ".join(sorted(map(str, g["device"].dropna().unique()))) if "device" in g else "",
+        })
+    return pd.DataFrame(rows, columns=COST_COLUMNS)
