@@ -437,6 +437,7 @@ def report_command(experiments: Sequence[str], out: str | Path, metric: str = "f
         frames.append(read_published_csv(path, dataset, metric=metric))
     frames = [f for f in frames if not f.empty]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    sources = [*map(str, experiments), *(f"{p} (published, read as {metric}-epoch accuracy)" for p in published)]
+    read_as = {"final_acc": "last-epoch", "best_acc": "best-epoch"}[stats.metric_column(metric)]
+    sources = [*map(str, experiments), *(f"{p} (published, read as {read_as} accuracy)" for p in published)]
     result = write_report(df, out, metric, n_boot=n_boot, seed=seed, sources=sources)
     return result.files

@@ -131,7 +131,7 @@ def test_corrupt_db_names_the_file(tmp_path: Path, damage: str) -> None:
 
 
 def test_missing_db_and_sources(tmp_path: Path, experiment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(TrialDBError, match="no NNI trial database for 'nope'.*experiment id"):
+    with pytest.raises(TrialDBError, match=r"no NNI trial database for 'nope'.*experiment id"):
         read_experiment("nope", tmp_path)
     experiments_dir = experiment.parent
     # A second experiment, and NNI's `_latest` symlink that must not make one experiment count twice.
@@ -221,7 +221,7 @@ def test_published_export_of_nni_rows(experiment: Path) -> None:
 
 
 def test_published_csv_errors() -> None:
-    with pytest.raises(ConfigError, match="column 'DARTS': not a number: '97.1%'"):
+    with pytest.raises(ConfigError, match=r"column 'DARTS': not a number: '97\.1%'"):
         read_published_csv(io.StringIO("Random DARTS,DARTS\n96.0,97.1%\n"), "cifar10")
     with pytest.raises(ConfigError, match="cannot read published results"):
         read_published_csv(io.StringIO(""), "cifar10")

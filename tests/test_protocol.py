@@ -69,3 +69,17 @@ def test_malformed_protocol_yaml_gets_a_clear_error(tmp_path: Path, text: str, m
 def test_missing_protocol_file() -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         from_yaml("/nonexistent/protocol.yml")
+
+
+def test_overlay_changes_only_what_it_names() -> None:
+    from nni_nas_bench.training import overlay
+
+    preview = from_dict({"preset": "darts", "epochs": 10, "subset": 50, "seed": 4})
+    base = overlay(preview, "base")
+    assert (base.name, base.epochs, base.subset, base.seed, base.cutout, base.auxiliary_weight) == (
+        "base", 10, 50, 4, 0, 0.0)
+    longer = overlay(preview, {"preset": "epochs_1500", "epochs": 25})
+    assert (longer.name, longer.epochs, longer.subset) == ("epochs_1500", 25, 50)
+    assert overlay(preview, None) is preview
+    with pytest.raises(ConfigError, match="unknown protocol setting"):
+        overlay(preview, {"epoks": 3})

@@ -70,7 +70,7 @@ def test_killed_trial_resumes_from_its_checkpoint(synthetic_root: Path, cache_di
 
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert f"resuming from checkpoint" in second.stdout and f"after epoch {done}" in second.stdout
+    assert "resuming from checkpoint" in second.stdout and f"after epoch {done}" in second.stdout
     trained = [line for line in second.stdout.splitlines() if line.startswith("epoch ")]
     assert trained[0].startswith(f"epoch {done + 1}/6") and len(trained) == 6 - done
     final = json.loads(second.stdout.split("final: ", 1)[1].splitlines()[0])
@@ -78,7 +78,7 @@ def test_killed_trial_resumes_from_its_checkpoint(synthetic_root: Path, cache_di
 
 
 def test_nan_loss_fails_the_trial_with_its_reason(synthetic_root: Path) -> None:
-    with pytest.raises(TrialFailedError, match="training loss became nan in epoch 0 .*lower protocol.lr"):
+    with pytest.raises(TrialFailedError, match=r"training loss became nan in epoch 0 .*lower protocol\.lr"):
         run_trial(_params(lr=1e30, grad_clip=0.0, epochs=1), data_root=synthetic_root, device="cpu")
 
 

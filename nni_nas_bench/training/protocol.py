@@ -151,17 +151,33 @@ def from_dict(settings: Mapping[str, Any] | str | None) -> Protocol:
         settings = {"preset": settings}
     if not isinstance(settings, Mapping):
         raise ConfigError(f"a protocol must be a preset name or a mapping of settings, got {settings!r}")
-    settings = dict(settings)
-    preset = settings.pop("preset", None)
-    base: dict[str, Any] = {}
+    return overlay(Protocol(), settings)
+
+
+def overlay(protocol: Protocol, changes: Mapping[str, Any] | str | None) -> Protocol:
+    """``protocol`` with a preset's settings and/or explicit settings applied on top.
+
+    This is how a study varies one thing: ``overlay(p, 'cutout')`` is ``p`` with the cutout preset's
+    settings (and its name); ``overlay(p, {'preset': 'base', 'epochs': 25})`` adds an explicit change.
+    Settings the changes do not mention (epochs, subset, seed, ...) stay as in ``protocol``.
+    """
+    if changes is None:
+        return protocol
+    if isinstance(changes, str):
+        changes = {"preset": changes}
+    if not isinstance(changes, Mapping):
+        raise ConfigError(f"protocol changes must be a preset name or a mapping of settings, got {changes!r}")
+    changes = dict(changes)
+    preset = changes.pop("preset", None)
+    merged = protocol.to_dict()
     if preset is not None:
         if preset not in PRESETS:
             raise unknown_name_error("protocol preset", str(preset), list(PRESETS))
-        base = {"name": preset, **PRESETS[preset]}
-    unknown = sorted(set(settings) - set(_FIELD_NAMES))
+        merged.update({"name": preset, **PRESETS[preset]})
+    unknown = sorted(set(changes) - set(_FIELD_NAMES))
     if unknown:
         raise ConfigError(f"unknown protocol setting(s) {unknown}; valid settings: {', '.join(_FIELD_NAMES)}")
-    return Protocol(**{**base, **settings})
+    return Protocol(**{**merged, **changes})
 
 
 def from_yaml(path: str | Path) -> Protocol:

@@ -21,7 +21,7 @@ from nni import NoMoreTrialError
 from nni.tuner import Tuner
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.training import from_dict
+from nni_nas_bench.training import from_dict, overlay
 
 _logger = logging.getLogger(__name__)
 _VARIANT_KEYS = ("name", "protocol", "space_args", "train_seed")
@@ -32,18 +32,6 @@ def architecture_seed(seed: int, index: int) -> np.random.RandomState:
     return np.random.RandomState([seed, index])
 
 
-def _merge_protocol(base: Any, override: Any) -> dict[str, Any]:
-    """A variant's protocol: a preset name replaces the base, a mapping overrides some settings."""
-    base_dict = from_dict(base).to_dict()
-    if override is None:
-        return base_dict
-    if isinstance(override, str):
-        return from_dict(override).to_dict() | {"seed": base_dict["seed"]}
-    if "preset" in override:
-        return from_dict(override).to_dict()
-    return from_dict({**base_dict, **override}).to_dict()
-
-
 class RandomBaselineTuner(Tuner):
     """classArgs:
 
@@ -51,8 +39,9 @@ class RandomBaselineTuner(Tuner):
     - ``space`` (default 'darts') and ``space_args`` (e.g. ``{op_set: poor, n_nodes: 5}``);
     - ``protocol``: a preset name or ``{preset: ..., <setting>: ...}``; ``train_seed`` overrides its seed;
     - ``variants`` (optional): a list of ``{name, protocol, space_args, train_seed}``; every architecture
-      is trained once per variant. A variant's ``protocol`` is a preset name (keeping the experiment's
-      training seed) or a mapping of overrides; its ``space_args`` override the space's settings;
+      is trained once per variant. A variant's ``protocol`` (a preset name and/or settings) is applied on
+      top of the experiment's protocol (:func:`~nni_nas_bench.training.overlay`), so settings it does not
+      mention (epochs, subset, seed) stay; its ``space_args`` override the space's settings;
     - ``study`` (optional): a label recorded with every trial (``tricks``, ``seeds``, ``depth``, ...), so
       the analysis knows which study a DB holds.
     """
@@ -77,13 +66,14 @@ class RandomBaselineTuner(Tuner):
         for i, variant in enumerate(variants or [{}]):
             if not isinstance(variant, dict) or set(variant) - set(_VARIANT_KEYS):
                 raise ConfigError(f"variant {i} must be a mapping with keys among {_VARIANT_KEYS}, got {variant!r}")
-            proto = _merge_protocol(base_protocol.to_dict(), variant.get("protocol"))
+            proto = overlay(base_protocol, variant.get("protocol"))
             if variant.get("train_seed") is not None:
-                proto["seed"] = variant["train_seed"]
+                proto = proto.replace(seed=variant["train_seed"])
             args = {**(space_args or {}), **variant.get("space_args", {})}
-            name = variant.get("name") or (variant.get("protocol") if isinstance(variant.get("protocol"), str)
-                                           else f"variant{i}")
-            self.variants.append({"name": str(name), "protocol": proto, "space_args": args,
+            changes = variant.get("protocol")
+            names_preset = isinstance(changes, str) or (isinstance(changes, dict) and "preset" in changes)
+            name = variant.get("name") or (proto.name if names_preset else f"variant{i}")
+            self.variants.append({"name": str(name), "protocol": proto.to_dict(), "space_args": args,
                                   "space": create_space(space, **args)})
         names = [v["name"] for v in self.variants]
         if len(set(names)) != len(names):
