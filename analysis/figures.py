@@ -17,7 +17,8 @@ searched_vs_random   paper Figure 1: per dataset, each method's mean searched vs
                      accuracy with a ±1 std ellipse; above the diagonal means RI > 0
 accuracy_vs_cost     searched accuracy (mean ± std) vs search device-hours per run, beside the
                      method's random baseline (hollow)
-distributions        box + strip of every run per method (random baseline included), per dataset
+distributions        box + strip of every run per method (random baseline included), per dataset;
+                     per study variant for a table that holds only ablation studies
 training_tricks      mean (bar), std (error bar) and max (dot) per training protocol
 seed_scatter         the same architectures trained with two seeds, with Kendall τ
 depth_scatter        the same architectures at two depths (cells), with Kendall τ
@@ -132,7 +133,10 @@ def accuracy_vs_cost(df: pd.DataFrame, metric: str = "final") -> Figure:
 
 
 def _group_label(data: pd.DataFrame) -> pd.Series:
-    """Method names for searched runs; 'random' (+ space / op set when several exist) for the baseline."""
+    """Method names for searched runs; 'random' (+ space / op set when several exist) for the baseline;
+    'study: variant' for the rows of an ablation study."""
+    if "study" in data and data["study"].notna().all():
+        return data["study"].astype(str) + ": " + data["variant"].fillna(data["protocol_name"]).astype(str)
     random = data["role"] == "random"
     label = data["method"].astype(str).where(~random, "random")
     for column in ("space", "op_set"):
@@ -147,6 +151,10 @@ def distributions(df: pd.DataFrame, metric: str = "final") -> Figure:
     data = data[data["role"].isin(["searched", "random"])]
     if data.empty:
         raise FigureSkipped(f"no complete searched or random trials with a {metric} accuracy")
+    if "study" in data and data["study"].isna().any():
+        # The main experiments (methods and their baselines); ablation rows have their own figures and
+        # are drawn here only when the table holds nothing else (a report on one study).
+        data = data[data["study"].isna()]
     data = data.assign(group=_group_label(data), panel=_label_origin(data))
     panels = sorted(data["panel"].unique())
     fig, axes = _grid(len(panels), width=max(4.2, 0.9 * data["group"].nunique() + 1.5))
@@ -204,14 +212,17 @@ def _scatter(comparison: stats.RankComparison, metric: str, what: str) -> Figure
 def seed_scatter(df: pd.DataFrame, metric: str = "final") -> Figure:
     """The same random architectures trained with two seeds: accuracy vs accuracy, with Kendall τ."""
     try:
-        comparison = stats.compare_rankings(df, "train_seed", metric=metric)
+        comparison = stats.compare_rankings(stats.study_rows(df, "seeds"), "train_seed", metric=metric)
     except ConfigError as exc:
         raise FigureSkipped(f"seed study: {exc}") from None
     return _scatter(comparison, metric, "seed")
 
 
 def depth_pair(df: pd.DataFrame, metric: str = "final") -> tuple[int, int]:
-    """The two depths to compare: the paper's 8 vs 20 cells when both exist, else the extremes."""
+    """The two depths to compare: the paper's 8 vs 20 cells when both exist, else the extremes.
+
+    ``df`` should already be the depth study's rows (``stats.study_rows(df, 'depth')``).
+    """
     data = stats.usable(df, metric)
     values = sorted(data.loc[data["role"] == "random", "layers"].dropna().unique().tolist())
     if len(values) < 2:
@@ -221,6 +232,7 @@ def depth_pair(df: pd.DataFrame, metric: str = "final") -> tuple[int, int]:
 
 def depth_scatter(df: pd.DataFrame, metric: str = "final") -> Figure:
     """The same random architectures at two depths (cells): accuracy vs accuracy, with Kendall τ."""
+    df = stats.study_rows(df, "depth")
     a, b = depth_pair(df, metric)
     try:
         comparison = stats.compare_rankings(df, "layers", a, b, metric=metric)
@@ -261,7 +273,10 @@ def epoch_tau(df: pd.DataFrame, metric: str = "final", window: int = 5, max_line
 
 def accuracy_vs_cells(df: pd.DataFrame, metric: str = "final") -> Figure:
     """Accuracy of each random architecture against its number of cells (thin lines), and the mean."""
-    data = stats.usable(df, metric)
+    sweep = stats.study_rows(df, "depth_sweep")
+    if "study" in df and not (sweep["study"] == "depth_sweep").any():
+        sweep = stats.study_rows(df, "depth")  # the 8-vs-20 study is a two-point sweep
+    data = stats.usable(sweep, metric)
     data = data[(data["role"] == "random") & data["layers"].notna()]
     if data["layers"].nunique() < 2:
         raise FigureSkipped(f"needs random architectures trained at two or more depths, found "

@@ -380,16 +380,27 @@ def _studies(df: pd.DataFrame, metric: str) -> list[tuple[str, str, pd.DataFrame
         blocks.append(("Training protocols", "Random architectures per training protocol (SPEC experiment 1).",
                        tricks[tricks["dataset"].isin(counts[counts >= 2].index)]))
     rankings = []
-    for by, what in (("train_seed", "training seed"), ("layers", "cells")):
+    for by, what, study in (("train_seed", "training seed", "seeds"), ("layers", "cells", "depth")):
+        rows = stats.study_rows(df, study)
         try:
-            pair = figures.depth_pair(df, metric) if by == "layers" else (None, None)
-            rankings.append({"compared": what, **stats.compare_rankings(df, by, *pair, metric=metric).summary()})
+            pair = figures.depth_pair(rows, metric) if by == "layers" else (None, None)
+            rankings.append({"compared": what, **stats.compare_rankings(rows, by, *pair, metric=metric).summary()})
         except (ConfigError, figures.FigureSkipped):
             continue
     if rankings:
         table = pd.DataFrame(rankings).drop(columns=["study"])
         blocks.append(("Ranking stability", "The same random architectures ranked twice (SPEC experiments 2 and 4): "
                        "Kendall τ, the largest rank shift, and the mean/max absolute accuracy change.", table))
+    operations = stats.usable(stats.study_rows(df, "operations"), metric)
+    operations = operations[(operations["role"] == "random") & operations["op_set"].notna()]
+    if operations["op_set"].nunique() >= 2:
+        table = pd.DataFrame([{"op_set": op, **stats.describe(g["acc"])}
+                              for op, g in operations.groupby("op_set", sort=True)])
+        ref = table.loc[table["op_set"] == "darts", "mean"]
+        if not ref.empty:
+            table["mean − darts"] = table["mean"] - ref.iloc[0]
+        blocks.append(("Operation sets", "Random architectures of the same cell with different operation sets "
+                       "(SPEC experiment 3, macro vs micro).", table))
     epochs = stats.epoch_rank_correlation(df, metric)
     if not epochs.empty:
         names = df.drop_duplicates("experiment_id").set_index("experiment_id")["experiment_name"]

@@ -9,6 +9,11 @@
 - :func:`cost_table`: device-hours of search and of final training per method.
 - :func:`protocol_table`: the training-tricks study (mean, std, max per protocol).
 
+Ablation studies label their trials (``study``: 'tricks', 'seeds', 'depth', 'depth_sweep', 'operations';
+``variant`` within it): :func:`study_rows` picks a study's rows, and those rows never join the RI baseline
+(they answer their own question, and several studies retrain the same architectures). DBs without labels
+are analysed as a whole.
+
 Only complete trials enter a statistic (``complete`` True: SUCCEEDED with a FINAL metric); failed and
 unfinished ones are listed by the report instead. ``metric='final'`` (the last epoch, SPEC's honest
 default) or ``'best'`` (the best epoch, what the original code logged) picks the accuracy column.
@@ -64,6 +69,18 @@ def with_protocol_key(data: pd.DataFrame) -> pd.DataFrame:
     """``data`` plus ``protocol_key`` (see :func:`_protocol_key`), computed only where baselines are matched."""
     protocols = data["protocol"] if "protocol" in data else pd.Series([None] * len(data), index=data.index)
     return data.assign(protocol_key=[_protocol_key(p) for p in protocols])
+
+
+def study_rows(df: pd.DataFrame, study: str) -> pd.DataFrame:
+    """The rows of ablation study ``study``; without any such rows, the rows that carry no study label.
+
+    The fallback keeps DBs from before studies were labelled (and hand-made tables) analysable, while a
+    labelled study is never mixed with another one.
+    """
+    if "study" not in df or not df["study"].notna().any():
+        return df
+    labelled = df[df["study"] == study]
+    return labelled if not labelled.empty else df[df["study"].isna()]
 
 
 def _protocol_key(protocol: Any) -> str | None:
@@ -154,7 +171,8 @@ def ri_table(df: pd.DataFrame, metric: str = "final", *, n_boot: int = 10_000, c
     """RI per method x dataset (and origin: new NNI runs and published numbers are never pooled).
 
     A searched group (role 'searched') is compared with the random rows of the same origin that share
-    ``match`` (see :data:`BASELINE_MATCH`); published random columns pair with their method. Groups without
+    ``match`` (see :data:`BASELINE_MATCH`) and belong to no ablation study; published random columns pair
+    with their method. Groups without
     a baseline get RI NaN and say so in ``baseline``. ``n_boot=0`` skips the interval (figures need only
     the means). Columns: :data:`RI_COLUMNS`.
     """
@@ -162,8 +180,11 @@ def ri_table(df: pd.DataFrame, metric: str = "final", *, n_boot: int = 10_000, c
     data = with_protocol_key(data[data["role"].isin(["searched", "random"])])
     rows = []
     searched = data[data["role"] == "searched"]
+    baseline_pool = data[data["role"] == "random"]
+    if "study" in baseline_pool:
+        baseline_pool = baseline_pool[baseline_pool["study"].isna()]  # ablation rows are not the baseline
     for (origin, dataset, method), group in searched.groupby(["origin", "dataset", "method"], sort=True):
-        randoms = data[(data["role"] == "random") & (data["origin"] == origin) & (data["dataset"] == dataset)]
+        randoms = baseline_pool[(baseline_pool["origin"] == origin) & (baseline_pool["dataset"] == dataset)]
         base, description = baseline_rows(group, randoms, method, match)
         s, r = group["acc"].to_numpy(), base["acc"].to_numpy()
         low, high = bootstrap_ri(s, r, n_boot=n_boot, ci=ci, seed=seed) if n_boot > 0 else (np.nan, np.nan)
@@ -182,30 +203,43 @@ def _std(values: np.ndarray) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
 
 
-def _describe(acc: pd.Series) -> dict[str, float]:
+def describe(acc: pd.Series) -> dict[str, float]:
+    """n, mean, std, min, max: the columns every summary table of the report shares."""
     return {"n": int(acc.size), "mean": acc.mean(), "std": _std(acc.to_numpy()), "min": acc.min(),
             "max": acc.max()}
 
 
 def random_summary(df: pd.DataFrame, metric: str = "final",
-                   by: Sequence[str] = ("origin", "dataset", "space", "op_set", "protocol_name")) -> pd.DataFrame:
-    """The random-sampling baseline: n, mean, std, min, max of the accuracy per dataset (and space, protocol)."""
+                   by: Sequence[str] = ("origin", "dataset", "study", "space", "op_set", "protocol_name", "variant"),
+                   ) -> pd.DataFrame:
+    """The random-sampling baseline: n, mean, std, min, max of the accuracy per dataset (study, space, protocol).
+
+    Grouping keys that are empty for every row are left out of the table.
+    """
     data = usable(df, metric)
     data = data[data["role"] == "random"]
     keys = [k for k in by if k in data and data[k].notna().any()]
     if data.empty:
         return pd.DataFrame(columns=[*keys, "n", "mean", "std", "min", "max"])
     filled = data.assign(**{k: data[k].fillna("-") for k in keys})
-    rows = [{**dict(zip(keys, key if isinstance(key, tuple) else (key,))), **_describe(g["acc"])}
+    rows = [{**dict(zip(keys, key if isinstance(key, tuple) else (key,))), **describe(g["acc"])}
             for key, g in filled.groupby(keys, sort=True)]
     return pd.DataFrame(rows)
 
 
 def protocol_table(df: pd.DataFrame, metric: str = "final", role: str = "random") -> pd.DataFrame:
-    """Training-tricks study: n, mean, std, max of the accuracy per dataset x protocol_name (SPEC exp. 1)."""
-    data = usable(df, metric)
+    """Training-tricks study: n, mean, std, min, max of the accuracy per dataset x protocol (SPEC exp. 1).
+
+    Rows of the 'tricks' study when the table has them (:func:`study_rows`); a protocol is named by the
+    trial's variant when it has one (variants are distinct by construction), else by ``protocol_name``.
+    """
+    data = usable(study_rows(df, "tricks"), metric)
     data = data[data["role"] == role]
-    rows = [{"dataset": d, "protocol_name": p, **_describe(g["acc"])}
+    if data.empty:
+        return pd.DataFrame(columns=["dataset", "protocol_name", "n", "mean", "std", "min", "max"])
+    label = data["variant"].fillna(data["protocol_name"]) if "variant" in data else data["protocol_name"]
+    data = data.assign(protocol_name=label)
+    rows = [{"dataset": d, "protocol_name": p, **describe(g["acc"])}
             for (d, p), g in data.groupby(["dataset", "protocol_name"], sort=True)]
     table = pd.DataFrame(rows, columns=["dataset", "protocol_name", "n", "mean", "std", "min", "max"])
     return table.sort_values(["dataset", "mean"]).reset_index(drop=True)

@@ -189,28 +189,29 @@ def make_benchmark(root: str | Path, *, seed: int = 0, datasets: Sequence[str] =
                        "protocol": _protocol(epochs=epochs)},
                       base.get(dataset, 80) + rng.normal(0, 0.4), seconds=float(rng.uniform(20, 30)) * 3600)
     if studies:
+        # Labelled like the ablation YAMLs (experiments/ablations/*.yml): study + variant on every trial.
         dataset = datasets[0]
         archs = [(k, _genotype(rng), rng.normal()) for k in range(8)]
-        def random_arch(exp: str, k: int, g: str, protocol: dict[str, Any], acc: float,
-                        space_args: dict[str, Any] | None = None) -> None:
-            b.add(exp, {"role": "random", "method": "random", "dataset": dataset, "space": "darts",
-                        "space_args": space_args or {}, "arch_index": k, "arch_seed": 7, "genotype": g,
-                        "protocol": protocol}, acc, seconds=3600.0)
+
+        def study(name: str, variant: str, protocol: dict[str, Any], gain: float,
+                  space_args: dict[str, Any] | None = None) -> None:
+            for k, g, q in archs:
+                b.add(f"ablation-{name}",
+                      {"role": "random", "method": "random", "dataset": dataset, "space": "darts",
+                       "space_args": space_args or {}, "arch_index": k, "arch_seed": 7, "genotype": g,
+                       "protocol": protocol, "study": name, "variant": variant},
+                      92 + gain + 0.5 * q + rng.normal(0, 0.3), seconds=3600.0)
+
         for gain, name in ((0.0, "base"), (1.5, "cutout"), (3.0, "all")):
-            for k, g, q in archs:
-                random_arch("tricks", k, g, _protocol(name, epochs=epochs, seed=0),
-                            92 + gain + 0.5 * q + rng.normal(0, 0.2))
-        for train_seed in (0, 1):
-            for k, g, q in archs:
-                random_arch("seeds", k, g, _protocol("darts", epochs=epochs, seed=train_seed),
-                            94 + 0.5 * q + rng.normal(0, 0.3))
+            study("tricks", name, _protocol(name, epochs=epochs), gain)
+        for seed_ in (0, 1):
+            study("seeds", f"seed{seed_}", _protocol(epochs=epochs, seed=seed_), 2.0)
+        for layers in (8, 20):
+            study("depth", f"cells{layers}", _protocol(epochs=epochs, layers=layers), 0.1 * layers)
         for layers in (4, 8, 20):
-            for k, g, q in archs:
-                random_arch(f"depth-{layers}", k, g, _protocol("darts", epochs=epochs, layers=layers),
-                            90 + 0.2 * layers + 0.5 * q + rng.normal(0, 0.3))
-        for k, g, q in archs:
-            random_arch("poor-ops", k, g, _protocol("darts", epochs=epochs), 93.5 + 0.5 * q + rng.normal(0, 0.3),
-                        space_args={"op_set": "poor"})
+            study("depth_sweep", f"cells{layers}", _protocol(epochs=epochs, layers=layers), 0.1 * layers)
+        for op_set, gain in (("darts", 2.0), ("poor", 1.8)):
+            study("operations", op_set, _protocol(epochs=epochs), gain, {"op_set": op_set})
     first = next(iter(b.experiments))
     for i in range(failed):
         b.add(first, {"role": "random", "method": "random", "dataset": datasets[0], "space": "darts",

@@ -49,6 +49,8 @@ complete             SUCCEEDED with a FINAL metric: the rows statistics use
 failed               FAILED / SYS_CANCELED, or ended without reporting a FINAL metric
 error                for trials that did not complete: last line of the trial's stderr, when the
                      experiment folder holds it
+study, variant       the ablation study a trial belongs to ('tricks', 'seeds', 'depth', ...) and its
+                     variant within it ('seed1', 'cells8', ...); empty for the main experiments
 ===================  ==========================================================================
 """
 
@@ -78,7 +80,7 @@ COLUMNS = [
 # Appended after the original columns, so code indexing the original ones keeps working.
 EXTRA_COLUMNS = [
     "experiment_name", "db_path", "origin", "search_seed", "source_trial", "search_seconds", "epochs", "layers",
-    "channels", "op_set", "complete", "failed", "error",
+    "channels", "op_set", "complete", "failed", "error", "study", "variant",
 ]
 ALL_COLUMNS = COLUMNS + EXTRA_COLUMNS
 _IDENTITY = ("role", "method", "dataset", "space", "genotype", "arch_index", "arch_seed")
@@ -353,6 +355,8 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
         "complete": complete,
         "failed": status in _FAILED or (status == "SUCCEEDED" and not complete),
         "error": None,
+        "study": final.get("study", recorded.get("study")),
+        "variant": final.get("variant", recorded.get("variant")),
     }
 
 

@@ -87,8 +87,11 @@ def nnictl_runner() -> Any:
 
 
 def trial_command(data_root: Path, cache: Path, checkpoints: Path) -> str:
-    """The trial command of test experiments: the real entry point, test folders for data and cache."""
-    return (f"NNB_CACHE_DIR={cache} {sys.executable} -m nni_nas_bench.trial --data-root {data_root} "
+    """The trial command of test experiments: the real entry point, test folders for data and cache.
+
+    One thread per trial: two concurrent trials on two cores would otherwise oversubscribe them.
+    """
+    return (f"OMP_NUM_THREADS=1 NNB_CACHE_DIR={cache} {sys.executable} -m nni_nas_bench.trial --data-root {data_root} "
             f"--checkpoint-dir {checkpoints} --device cpu")
 
 

@@ -47,7 +47,8 @@ def experiment(tmp_path: Path) -> Path:
         FakeTrial("BBBBB", _params(1), None, [], status="FAILED", parameter_id=1),
         FakeTrial("CCCCC", _params(2), None, [12.0], status="RUNNING", parameter_id=2),
         # NNI 3.0 bug #5726: the manager recorded architecture 0's parameters for the trial that ran 3.
-        FakeTrial("DDDDD", _params(0), _final(3, [11.0, 21.0, 31.0]), [11.0, 21.0, 31.0], parameter_id=3),
+        FakeTrial("DDDDD", _params(0), _final(3, [11.0, 21.0, 31.0], study="seeds", variant="seed1"),
+                  [11.0, 21.0, 31.0], parameter_id=3),
     ]
     folder = tmp_path / "nni-experiments" / "exp00001"
     write_trial_db(folder, trials, experiment_id="exp00001", experiment_name="unit")
@@ -82,6 +83,7 @@ def test_reader_keeps_and_flags_every_trial(experiment: Path) -> None:
     d = df.loc["DDDDD"]
     assert d.arch_index == 3 and d.genotype == "g3" and d.params_mismatch
     assert d.recorded_parameters["genotype"] == "g0"
+    assert (d.study, d.variant) == ("seeds", "seed1") and pd.isna(a.study)
     assert not df.loc["AAAAA"].params_mismatch
 
 

@@ -197,3 +197,24 @@ def test_protocol_key_ignores_only_the_seed() -> None:
     assert a == stats._protocol_key(json.dumps({"seed": 5, "lr": 0.025, "name": "darts"}))
     assert a != stats._protocol_key({"name": "darts", "lr": 0.05, "seed": 0})
     assert stats._protocol_key(None) is None
+
+
+# ---------------------------------------------------------------------------------- ablation studies
+def test_studies_are_kept_apart() -> None:
+    rows = [
+        _row("searched", 97.0, method="darts"), _row("random", 96.0),
+        # The tricks study trains random architectures with the searched runs' protocol too: they answer
+        # their own question and must not join the RI baseline.
+        _row("random", 90.0, study="tricks", variant="darts"), _row("random", 85.0, study="tricks", variant="base"),
+        _row("random", 95.0, study="seeds", variant="seed0"),
+    ]
+    df = _frame(rows)
+    assert stats.ri_table(df, n_boot=0).iloc[0].random_n == 1
+    assert list(stats.study_rows(df, "tricks").variant) == ["darts", "base"]
+    assert len(stats.study_rows(df, "depth")) == 2  # no such study: the unlabelled rows
+    unlabelled = df.drop(columns=["study", "variant"])
+    assert len(stats.study_rows(unlabelled, "tricks")) == len(df)
+    # Tricks are named by their variant (distinct by construction), not by the protocol's preset name.
+    assert list(stats.protocol_table(df)["protocol_name"]) == ["base", "darts"]
+    summary = stats.random_summary(df)
+    assert list(summary["study"]) == ["-", "seeds", "tricks", "tricks"]
