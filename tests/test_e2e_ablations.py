@@ -1,0 +1,66 @@
+"""The DARTS-space studies (SPEC experiments 1-4) run end to end under nnictl in tiny versions, and
+`nas-bench report` produces each study's section from the resulting DBs.
+
+The tiny versions are the preview YAMLs of experiments/ablations/preview with a CPU-sized protocol and
+fewer architectures: same tuner, same variants, same study labels, the real trial entry point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from analysis import read_experiments
+from analysis.report import report_command
+from tests.conftest import REPO, trial_command
+
+pytestmark = pytest.mark.slow
+
+TINY = {"preset": "darts", "epochs": 2, "channels": 4, "layers": 3, "batch_size": 50, "subset": None,
+        "eval_batch_size": 100, "seed": 0}
+STUDIES = {"tricks": 2, "seeds": 3, "operations": 3, "depth": 3}  # study -> architectures
+
+
+def _tiny(study: str, archs: int, data: Path, cache: Path, workdir: Path) -> dict:
+    config = yaml.safe_load((REPO / "experiments" / "ablations" / "preview" / f"{study}.yml").read_text())
+    args = config["tuner"]["classArgs"]
+    args["num_archs"], args["protocol"] = archs, TINY
+    for variant in args["variants"]:
+        changes = variant.get("protocol")
+        if isinstance(changes, dict):  # keep what the variant is about, at CPU size
+            changes.update({k: min(v, 4) if k in ("epochs", "channels") else v for k, v in changes.items()})
+            if "layers" in changes:
+                changes["layers"] = 3 if changes["layers"] < 8 else 5
+    config.update({
+        "trialCommand": trial_command(data, cache, workdir / "checkpoints"),
+        "trialCodeDirectory": str(workdir), "trialConcurrency": 2, "maxTrialNumber": archs * len(args["variants"]),
+    })
+    config["tuner"]["codeDirectory"] = str(workdir)
+    return config
+
+
+def test_ablation_studies_end_to_end(nnictl_runner, synthetic_root: Path, cache_dir: Path,
+                                     tmp_path: Path) -> None:
+    experiments = []
+    for study, archs in STUDIES.items():
+        workdir = tmp_path / study
+        workdir.mkdir()
+        experiments.append(nnictl_runner(_tiny(study, archs, synthetic_root, cache_dir, workdir), workdir, 900))
+
+    df = read_experiments(experiments)
+    assert (df["status"] == "SUCCEEDED").all(), df[df["status"] != "SUCCEEDED"][["trial_id", "error"]]
+    counts = df.groupby("study").size().to_dict()
+    assert counts == {"tricks": 20, "seeds": 6, "operations": 6, "depth": 6}
+    tricks = df[df["study"] == "tricks"]
+    assert tricks.groupby("arch_index")["genotype"].nunique().eq(1).all()  # same architectures in every protocol
+    assert set(tricks["protocol_name"]) == {"base", "auxiliary", "drop_path", "cutout", "cutout_drop_path", "darts",
+                                            "channels_50", "autoaugment", "epochs_1500", "all"}
+
+    files = report_command([str(e) for e in experiments], tmp_path / "report", n_boot=200)
+    text = (tmp_path / "report" / "report.md").read_text()
+    for section in ("Training protocols", "Ranking stability", "Operation sets", "Ranking at epoch e vs final"):
+        assert section in text, section
+    assert "training seed" in text and "cells" in text
+    assert all(Path(f).stat().st_size > 0 for f in files)
