@@ -28,8 +28,9 @@ def drop_path(x: torch.Tensor, drop_prob: torch.Tensor) -> torch.Tensor:
     (CUDA-graph capture stays valid across epochs).
     """
     keep = 1.0 - drop_prob
-    mask = torch.bernoulli(keep.expand(x.shape[0], 1, 1, 1).to(x.dtype))
-    return x * mask / keep
+    # Scale the small per-sample mask, not the activation: one full-size pass instead of two.
+    mask = torch.bernoulli(keep.expand(x.shape[0], 1, 1, 1).to(x.dtype)).div_(keep)
+    return x * mask
 
 
 class Cell(nn.Module):
@@ -52,7 +53,9 @@ class Cell(nn.Module):
             for node, inputs in enumerate(self.node_inputs)
         )
         # DropPath never touches identities: dropping a skip would make the cell depend on batch luck.
-        self._droppable = [[not isinstance(e, Identity) for e in node] for node in self.edges]
+        # An edge may also opt out with ``droppable = False`` (a supernet's mixed edges: DARTS-family
+        # searches do not use DropPath, and skipping it saves one masked copy per edge and step).
+        self._droppable = [[getattr(e, "droppable", not isinstance(e, Identity)) for e in node] for node in self.edges]
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: torch.Tensor | None = None) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
@@ -94,7 +97,8 @@ class CellNetwork(nn.Module):
     """Stem → ``layers`` cells (reductions at n/3 and 2n/3) → global pool → linear.
 
     In training mode with ``auxiliary=True`` the forward returns ``(logits, aux_logits)``; otherwise
-    the logits. ``drop_path_prob`` is a buffer the trainer sets every epoch (DropPath ramp).
+    the logits. ``drop_path_prob`` is a buffer the trainer sets every epoch (DropPath ramp);
+    ``drop_path_enabled`` is set once per run.
     """
 
     def __init__(self, make_cell: CellFactory, C: int, num_classes: int, layers: int, stem: str = "cifar",
@@ -105,6 +109,8 @@ class CellNetwork(nn.Module):
         if layers < 3:
             raise ValueError(f"a cell network needs at least 3 cells (two reductions), got {layers}")
         self.register_buffer("drop_path_prob", torch.zeros(()), persistent=False)
+        # Off for protocols without DropPath: a zero probability would still cost a mask per edge.
+        self.drop_path_enabled = True
         self.reduction_layers = (layers // 3, 2 * layers // 3)
         self.aux_layer = 2 * layers // 3
         if stem == "cifar":
@@ -140,7 +146,7 @@ class CellNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         s0 = self.stem0(x)
         s1 = s0 if self.stem1 is None else self.stem1(s0)
-        drop = self.drop_path_prob if self.training else None
+        drop = self.drop_path_prob if self.training and self.drop_path_enabled else None
         aux = None
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, drop)

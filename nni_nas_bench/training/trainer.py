@@ -94,6 +94,8 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
     # Cost is counted before training so a crash later still leaves a full description.
     params_m = count_parameters(model)
     mflops = count_mflops(model, image_size)
+    if hasattr(model, "drop_path_enabled"):
+        model.drop_path_enabled = protocol.drop_path > 0
     optimizer = make_optimizer(model, protocol)
     criterion = nn.CrossEntropyLoss(label_smoothing=protocol.label_smoothing)
     history: list[dict[str, Any]] = []
