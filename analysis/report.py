@@ -377,8 +377,16 @@ def _studies(df: pd.DataFrame, metric: str) -> list[tuple[str, str, pd.DataFrame
     tricks = stats.protocol_table(df, metric)
     counts = tricks.groupby("dataset")["protocol_name"].nunique()
     if (counts >= 2).any():
-        blocks.append(("Training protocols", "Random architectures per training protocol (SPEC experiment 1).",
-                       tricks[tricks["dataset"].isin(counts[counts >= 2].index)]))
+        text = "Random architectures per training protocol (SPEC experiment 1)."
+        tricks_rows = stats.usable(stats.study_rows(df, "tricks"), metric)
+        label = tricks_rows["variant"].fillna(tricks_rows["protocol_name"])
+        for dataset, rows in tricks_rows.groupby("dataset"):
+            base, every = rows[label[rows.index] == "base"]["acc"], rows[label[rows.index] == "all"]["acc"]
+            if len(base) and len(every):
+                gap, low, high = stats.bootstrap_mean_difference(every, base, n_boot=2000)
+                text += (f" {dataset}: 'all' minus 'base' = {gap:+.2f} points "
+                         f"(95% bootstrap interval {low:+.2f} to {high:+.2f}; paper: over 3 points).")
+        blocks.append(("Training protocols", text, tricks[tricks["dataset"].isin(counts[counts >= 2].index)]))
     rankings = []
     for by, what, study in (("train_seed", "training seed", "seeds"), ("layers", "cells", "depth")):
         rows = stats.study_rows(df, study)
@@ -396,9 +404,12 @@ def _studies(df: pd.DataFrame, metric: str) -> list[tuple[str, str, pd.DataFrame
     if operations["op_set"].nunique() >= 2:
         table = pd.DataFrame([{"op_set": op, **stats.describe(g["acc"])}
                               for op, g in operations.groupby("op_set", sort=True)])
-        ref = table.loc[table["op_set"] == "darts", "mean"]
-        if not ref.empty:
-            table["mean − darts"] = table["mean"] - ref.iloc[0]
+        reference = operations[operations["op_set"] == "darts"]["acc"]
+        if len(reference):
+            shifts = [stats.bootstrap_mean_difference(g["acc"], reference, n_boot=2000)
+                      for _, g in operations.groupby("op_set", sort=True)]
+            table["mean − darts"] = [shift for shift, _, _ in shifts]
+            table["95% interval"] = [f"{low:+.2f} to {high:+.2f}" for _, low, high in shifts]
         blocks.append(("Operation sets", "Random architectures of the same cell with different operation sets "
                        "(SPEC experiment 3, macro vs micro).", table))
     epochs = stats.epoch_rank_correlation(df, metric)

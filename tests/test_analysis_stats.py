@@ -218,3 +218,13 @@ def test_studies_are_kept_apart() -> None:
     assert list(stats.protocol_table(df)["protocol_name"]) == ["base", "darts"]
     summary = stats.random_summary(df)
     assert list(summary["study"]) == ["-", "seeds", "tricks", "tricks"]
+
+
+def test_bootstrap_mean_difference_hand_computed() -> None:
+    from analysis.stats import bootstrap_mean_difference
+
+    assert bootstrap_mean_difference([91.0, 91.0], [90.0, 90.0]) == (1.0, 1.0, 1.0)
+    shift, low, high = bootstrap_mean_difference([1.0, 3.0], [0.0, 0.0], n_boot=4000, seed=1)
+    # mean(a) resamples to 1, 2 or 3 with probabilities 1/4, 1/2, 1/4: the 95 % interval is [1, 3].
+    assert shift == 2.0 and (low, high) == (1.0, 3.0)
+    assert all(np.isnan(v) for v in bootstrap_mean_difference([], [1.0]))
