@@ -3,6 +3,8 @@
     python -m nni_nas_bench.trial --data-root DIR                   # inside an NNI experiment
     python -m nni_nas_bench.trial --data-root DIR --params P.json   # standalone (tests, debugging)
 
+Parameters with ``role: search`` run a NAS method's search instead (:mod:`nni_nas_bench.search_trial`).
+
 The parameters (from the tuner, or a JSON file/string) name the dataset, the space and its settings,
 the genotype in DARTS notation, the full training protocol, and who the trial is (role, method,
 architecture index and seed). Paths are never parameters: the data root, cache and checkpoint folders
@@ -133,11 +135,21 @@ def main(argv: list[str] | None = None) -> int:
             import nni
 
             report_epoch, report_final = nni.report_intermediate_result, nni.report_final_result
-        metrics = run_trial(
-            params, data_root=args.data_root or default_data_root(), device=args.device,
-            checkpoint_root=args.checkpoint_dir or default_checkpoint_root(),
-            experiment_id=os.environ.get("NNI_EXP_ID"), download=args.download, report_epoch=report_epoch,
-        )
+        if params.get("search_failed"):
+            # A benchmark tuner's stand-in for the final training of a search that failed: it ends FAILED
+            # at once, so the experiment completes and the DB shows which search seed has no result.
+            raise TrialFailedError(f"nothing to train: {params['search_failed']}")
+        if params.get("role") == "search":
+            from nni_nas_bench.search_trial import run_search
+
+            metrics = run_search(params, data_root=args.data_root or default_data_root(), device=args.device,
+                                 output_dir=os.environ.get("NNI_OUTPUT_DIR"), report_epoch=report_epoch)
+        else:
+            metrics = run_trial(
+                params, data_root=args.data_root or default_data_root(), device=args.device,
+                checkpoint_root=args.checkpoint_dir or default_checkpoint_root(),
+                experiment_id=os.environ.get("NNI_EXP_ID"), download=args.download, report_epoch=report_epoch,
+            )
     except TrialFailedError as exc:
         print(f"nni-nas-bench: trial failed: {exc}", file=sys.stderr, flush=True)
         return 3

@@ -22,9 +22,14 @@ def test_there_are_experiments_for_every_dataset() -> None:
 
 @pytest.mark.parametrize("path", YAMLS, ids=lambda p: p.relative_to(REPO / "experiments").as_posix())
 def test_experiment_yaml_passes_nni_validation(path: Path) -> None:
+    from nni_nas_bench.strategies import list_strategies
+
     tuner = check_experiment(path)
     params = tuner.generate_parameters(0)
-    assert params["role"] == "random" and params["genotype"].startswith("Genotype(")
+    if params["role"] == "search":
+        assert params["method"] in list_strategies()
+    else:
+        assert params["role"] == "random" and params["genotype"].startswith("Genotype(")
     assert "nni_nas_bench.trial" in path.read_text()
 
 

@@ -1,0 +1,434 @@
+"""DARTS: differentiable architecture search (Liu, Simonyan, Yang, ICLR 2019), first and second order.
+
+A supernet (:class:`~search_spaces.supernet.DartsSupernet`) mixes every candidate op on every edge with
+softmax weights of α. Each step updates α on a batch of the validation half of the search split, then
+the weights w on a batch of the training half (SPEC: search trains on one half, validates on the other):
+
+- first order: ∇α L_val(w, α);
+- second order (unrolled): ∇α L_val(w', α) with w' = w − ξ ∇w L_train(w, α) one virtual SGD step ahead
+  (momentum and weight decay included, ξ = the current weight learning rate), i.e.
+  ∇α L_val(w', α) − ξ ∇²α,w L_train(w, α) · ∇w' L_val(w', α). The Hessian-vector product is the
+  central finite difference (∇α L_train(w⁺) − ∇α L_train(w⁻)) / (2ε), w± = w ± ε v, ε = 0.01 / ‖v‖.
+  The original benchmark's code divided by 2 and multiplied by ε (SPEC "Known defects"); here the
+  division is by 2ε, and a test checks it against an exact autograd Hessian-vector product.
+
+Defaults are SPEC's DARTS search protocol (CIFAR): 50 epochs, batch 64, 8 cells, 16 channels;
+w: SGD lr 0.025 cosine → 0.001 (per epoch), momentum 0.9, weight decay 3e-4, gradient clip 5;
+α: Adam 3e-4, betas (0.5, 0.999), weight decay 1e-3. ``order`` defaults to 2: the benchmark's DARTS
+code (a fork of pt.darts) always ran the unrolled step.
+
+After every epoch the strategy evaluates the supernet on the validation half (without augmentation),
+derives the genotype, and appends α, the genotype and the epoch's numbers to ``alpha_history``, which
+is written to ``<output_dir>/darts_search.json`` at once, so a killed search still leaves its history.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from nni.nas.strategy.base import Strategy
+from torch import nn
+from torch.func import functional_call
+
+from nni_nas_bench.errors import ConfigError, TrialFailedError
+from nni_nas_bench.strategies import register_strategy
+from search_spaces.genotype import Genotype
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+LossAt = Callable[[dict[str, torch.Tensor], Batch], torch.Tensor]
+RESULT_FILE = "darts_search.json"
+
+
+@dataclass
+class SearchResult:
+    """What a search returns: the genotype, how good the supernet was, what it cost, and how α moved.
+
+    ``alpha_history`` has one entry per epoch: ``epoch`` (1-based), ``alpha`` (raw α per cell type,
+    rows = edges, columns = the space's ``candidate_ops``), ``genotype`` (text), ``valid_acc``,
+    ``train_acc``, ``train_loss``, ``lr``, ``epoch_seconds``.
+    """
+
+    genotype: Genotype
+    valid_acc: float
+    search_seconds: float
+    alpha_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------- the maths
+def finite_difference_hvp(alpha_grad_at: Callable[[list[torch.Tensor]], Sequence[torch.Tensor]],
+                          weights: Sequence[torch.Tensor], vector: Sequence[torch.Tensor],
+                          r: float = 0.01) -> list[torch.Tensor]:
+    """∇²α,w L · v ≈ (∇α L(w + εv) − ∇α L(w − εv)) / (2ε) with ε = r / ‖v‖ (DARTS's choice of ε).
+
+    ``alpha_grad_at(ws)`` returns ∇α L at weights ``ws``. Central differences have error O(ε²); the
+    division is by 2ε (the original benchmark code's ``/ 2. * eps`` multiplied instead).
+    """
+    norm = torch.sqrt(sum((v.detach().double() ** 2).sum() for v in vector))
+    eps = (r / norm.clamp_min(1e-12)).to(vector[0].dtype)  # a tensor: no host synchronisation
+    with torch.no_grad():
+        plus = [w.detach() + eps * v.detach() for w, v in zip(weights, vector)]
+        minus = [w.detach() - eps * v.detach() for w, v in zip(weights, vector)]
+    grad_plus = alpha_grad_at(plus)
+    grad_minus = alpha_grad_at(minus)
+    return [(p - m) / (2 * eps) for p, m in zip(grad_plus, grad_minus)]
+
+
+def unrolled_alpha_gradient(loss_at: LossAt, weights: dict[str, torch.Tensor], alphas: Sequence[torch.Tensor],
+                            train_batch: Batch, valid_batch: Batch, *, lr: float, weight_decay: float = 0.0,
+                            momentum: float = 0.0, momentum_buffers: dict[str, torch.Tensor | None] | None = None,
+                            r: float = 0.01) -> list[torch.Tensor]:
+    """DARTS's second-order approximation of ∇α L_val(w − ξ∇w L_train(w, α), α) (ξ = ``lr``).
+
+    ``loss_at(ws, batch)`` is the loss of the model with weights ``ws`` (a name → tensor dict) and its
+    own α; ``momentum_buffers`` are the weight optimizer's (SGD) buffers by name, so the virtual step
+    is the step SGD would take: w' = w − ξ (μ·buf + ∇w L_train + λ w).
+    """
+    names = list(weights)
+    w = [weights[n] for n in names]
+    grads = torch.autograd.grad(loss_at(weights, train_batch), w)
+    buffers = momentum_buffers or {}
+    with torch.no_grad():
+        virtual = []
+        for name, wi, gi in zip(names, w, grads):
+            step = gi + weight_decay * wi
+            buf = buffers.get(name)
+            if buf is not None:
+                step = step + momentum * buf
+            virtual.append((wi - lr * step).requires_grad_())
+    valid_loss = loss_at(dict(zip(names, virtual)), valid_batch)
+    out = torch.autograd.grad(valid_loss, [*alphas, *virtual])
+    d_alpha, v = out[: len(alphas)], out[len(alphas):]
+
+    def alpha_grad_at(ws: list[torch.Tensor]) -> Sequence[torch.Tensor]:
+        return torch.autograd.grad(loss_at(dict(zip(names, ws)), train_batch), list(alphas))
+
+    hvp = finite_difference_hvp(alpha_grad_at, w, v, r)
+    return [da - lr * h for da, h in zip(d_alpha, hvp)]
+
+
+def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
+    """Per-epoch cosine annealing from ``lr`` (epoch 0) towards ``lr_min`` (as DARTS steps it)."""
+    return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs))
+
+
+# ----------------------------------------------------------------------------------- the strategy
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"darts.{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _non_negative(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ConfigError(f"darts.{name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+@register_strategy("darts")
+class DartsStrategy(Strategy):
+    """DARTS as an NNI strategy that also runs in-process.
+
+    In-process (tests, notebooks, the search trial of a benchmark experiment)::
+
+        result = DartsStrategy(order=2, seed=0).search(space, data_root=..., dataset="cifar10")
+
+    Under NNI's own API it is a :class:`nni.nas.strategy.Strategy`: ``strategy(model_space, engine)``
+    (or ``NasExperiment(CellModelSpace(...), evaluator, strategy)``) searches the cell space behind the
+    model space, then submits the derived architecture to the engine, so the experiment's evaluator
+    trains it; this is how NNI's one-shot strategies hand over their result. That route needs the search
+    data, so ``dataset``/``data_root``/``device``/``output_dir`` may be given here too (``search()``'s
+    arguments override them). NNI's ``OneShotStrategy`` base is not used: it requires a Lightning
+    evaluator and NNI's own mutable supernet, while this strategy must train the project's supernet on
+    the project's data pipeline.
+
+    ``state_dict`` records the seed and the result (genotype, accuracy, α history); it is not a
+    mid-search checkpoint.
+    """
+
+    name = "darts"
+
+    def __init__(self, *, order: int = 2, epochs: int = 50, batch_size: int = 64, layers: int = 8,
+                 channels: int = 16, w_lr: float = 0.025, w_lr_min: float = 0.001, w_momentum: float = 0.9,
+                 w_weight_decay: float = 3e-4, grad_clip: float = 5.0, alpha_lr: float = 3e-4,
+                 alpha_betas: Sequence[float] = (0.5, 0.999), alpha_weight_decay: float = 1e-3,
+                 unroll_r: float = 0.01, cutout: int = 0, subset: int | None = None, eval_batch_size: int = 256,
+                 seed: int = 0, dataset: str | None = None, data_root: str | Path | None = None,
+                 device: str = "auto", output_dir: str | Path | None = None):
+        super().__init__()
+        if order not in (1, 2) or isinstance(order, bool):
+            raise ConfigError(f"darts.order must be 1 (first order) or 2 (unrolled), got {order!r}")
+        self.order = order
+        self.epochs = _positive_int("epochs", epochs)
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.layers = _positive_int("layers", layers)
+        if layers < 3:
+            raise ConfigError(f"darts.layers must be >= 3 (the supernet has two reduction cells), got {layers}")
+        self.channels = _positive_int("channels", channels)
+        self.eval_batch_size = _positive_int("eval_batch_size", eval_batch_size)
+        self.w_lr, self.w_lr_min = _non_negative("w_lr", w_lr), _non_negative("w_lr_min", w_lr_min)
+        self.w_momentum = _non_negative("w_momentum", w_momentum)
+        self.w_weight_decay = _non_negative("w_weight_decay", w_weight_decay)
+        self.grad_clip = _non_negative("grad_clip", grad_clip)
+        self.alpha_lr = _non_negative("alpha_lr", alpha_lr)
+        self.alpha_weight_decay = _non_negative("alpha_weight_decay", alpha_weight_decay)
+        betas = tuple(alpha_betas)
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+            raise ConfigError(f"darts.alpha_betas must be two numbers in [0, 1), got {alpha_betas!r}")
+        self.alpha_betas = (float(betas[0]), float(betas[1]))
+        self.unroll_r = _non_negative("unroll_r", unroll_r)
+        if isinstance(cutout, bool) or not isinstance(cutout, int) or cutout < 0:
+            raise ConfigError(f"darts.cutout must be an integer >= 0 (0 = off), got {cutout!r}")
+        self.cutout = cutout
+        if subset is not None:
+            _positive_int("subset", subset)
+        self.subset = subset
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"darts.seed must be an integer, got {seed!r}")
+        self.seed = seed
+        self.dataset, self.data_root, self.device, self.output_dir = dataset, data_root, device, output_dir
+        self._result: SearchResult | None = None
+
+    # ------------------------------------------------------------------------------- description
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The search protocol (everything that changes the result, seed included), JSON-ready."""
+        return {
+            "order": self.order, "epochs": self.epochs, "batch_size": self.batch_size, "layers": self.layers,
+            "channels": self.channels, "w_lr": self.w_lr, "w_lr_min": self.w_lr_min, "w_momentum": self.w_momentum,
+            "w_weight_decay": self.w_weight_decay, "grad_clip": self.grad_clip, "alpha_lr": self.alpha_lr,
+            "alpha_betas": list(self.alpha_betas), "alpha_weight_decay": self.alpha_weight_decay,
+            "unroll_r": self.unroll_r, "cutout": self.cutout, "subset": self.subset,
+            "eval_batch_size": self.eval_batch_size, "seed": self.seed,
+        }
+
+    def extra_repr(self) -> str:
+        return (f"order={self.order}, epochs={self.epochs}, layers={self.layers}, channels={self.channels}, "
+                f"batch_size={self.batch_size}, seed={self.seed}")
+
+    @property
+    def result(self) -> SearchResult | None:
+        """The result of the last search (None before one finished)."""
+        return self._result
+
+    def state_dict(self) -> dict[str, Any]:
+        result = self._result
+        return {
+            "seed": self.seed,
+            "result": None if result is None else {
+                "genotype": result.genotype.to_text(), "valid_acc": result.valid_acc,
+                "search_seconds": result.search_seconds, "alpha_history": result.alpha_history,
+            },
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.seed = int(state_dict.get("seed", self.seed))
+        result = state_dict.get("result")
+        self._result = None if result is None else SearchResult(
+            Genotype.from_text(result["genotype"]), float(result["valid_acc"]), float(result["search_seconds"]),
+            list(result.get("alpha_history", [])),
+        )
+
+    # --------------------------------------------------------------------------- NNI's entry point
+    def _run(self) -> None:
+        """Search the cell space behind NNI's model space, then submit the found architecture."""
+        executable = self.model_space
+        inner = getattr(executable, "model_space", executable)
+        space = getattr(inner, "space", None)
+        if space is None or not hasattr(space, "candidate_ops"):
+            raise ConfigError(
+                "the DARTS strategy searches a cell space: use search_spaces.model_space.CellModelSpace "
+                f"as the model space (got {type(inner).__name__})"
+            )
+        result = self.search(space)
+        self.engine.submit_models(executable.freeze(space.to_sample(result.genotype)))
+
+    # ------------------------------------------------------------------------------ the search
+    def search(self, space: Any, *, data_root: str | Path | None = None, dataset: str | None = None,
+               device: str | torch.device | None = None, output_dir: str | Path | None = None,
+               log: Callable[[str], None] = print,
+               report_epoch: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
+        """Run the search on ``space`` with the search split of ``dataset``; return the result.
+
+        ``report_epoch`` gets one dict per epoch (``default`` = the supernet's validation accuracy).
+        The caller's global torch RNG is left as it was: the supernet's initialisation is drawn from
+        this strategy's seed inside a forked RNG, and the loaders have their own generators.
+        """
+        from nni_nas_bench.data import get_dataset_info, load_split, make_loaders
+        from nni_nas_bench.data._seeding import derive_seed
+        from nni_nas_bench.training.trainer import resolve_device
+        from search_spaces.supernet import DartsSupernet
+
+        data_root = data_root if data_root is not None else self.data_root
+        dataset = dataset or self.dataset
+        if data_root is None or dataset is None:
+            raise ConfigError("DARTS needs data: pass data_root=... and dataset=... (to search() or the strategy)")
+        output_dir = output_dir if output_dir is not None else self.output_dir
+        device_ = resolve_device(device if device is not None else self.device)
+        tic = time.perf_counter()
+        info = get_dataset_info(dataset)
+        split = load_split(info.name, data_root, "search", seed=self.seed, subset=self.subset)
+        w_loader, eval_loader = make_loaders(split, batch_size=self.batch_size, device=device_, cutout=self.cutout,
+                                             seed=derive_seed("darts", "w", self.seed),
+                                             eval_batch_size=self.eval_batch_size)
+        a_loader = _valid_train_loader(split, batch_size=self.batch_size, device=device_, cutout=self.cutout,
+                                       seed=derive_seed("darts", "alpha", self.seed))
+        log(f"darts: order {self.order}, {self.epochs} epochs, {self.layers} cells, {self.channels} ch, "
+            f"seed {self.seed}, {info.name} on {device_}")
+
+        fork_devices = [device_] if device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(derive_seed("darts", "init", self.seed))
+            generator = torch.Generator().manual_seed(derive_seed("darts", "alpha-init", self.seed))
+            net = DartsSupernet(space, C=self.channels, num_classes=info.num_classes, layers=self.layers,
+                                stem="cifar" if info.image_size == 32 else "imagenet", generator=generator).to(device_)
+            history = self._train(net, w_loader, a_loader, eval_loader, device_, output_dir, log, report_epoch,
+                                  space)
+        last = history[-1]
+        self._result = SearchResult(space.parse(last["genotype"]), last["valid_acc"], time.perf_counter() - tic,
+                                    history)
+        self._save(output_dir, space, history)
+        log(f"darts: {self._result.genotype} (valid acc {last['valid_acc']:.2f}, "
+            f"{self._result.search_seconds:.0f}s)")
+        return self._result
+
+    def _train(self, net: Any, w_loader: Any, a_loader: Any, eval_loader: Any, device: torch.device,
+               output_dir: str | Path | None, log: Callable[[str], None],
+               report_epoch: Callable[[dict[str, Any]], None] | None, space: Any) -> list[dict[str, Any]]:
+        """All epochs: α step and w step per batch, then evaluation, genotype, history row, JSON file."""
+        from nni_nas_bench.training.protocol import Protocol
+        from nni_nas_bench.training.trainer import evaluate
+
+        weights = dict(net.named_weight_parameters())
+        alphas = net.arch_parameters()
+        w_opt = torch.optim.SGD(list(weights.values()), lr=self.w_lr, momentum=self.w_momentum,
+                                weight_decay=self.w_weight_decay)
+        a_opt = torch.optim.Adam(alphas, lr=self.alpha_lr, betas=self.alpha_betas,
+                                 weight_decay=self.alpha_weight_decay)
+        criterion = nn.CrossEntropyLoss()
+        valid_stream = _endless(a_loader)
+        eval_protocol = Protocol(precision="fp32", channels_last=False)
+        history: list[dict[str, Any]] = []
+        for epoch in range(self.epochs):
+            lr = cosine_lr(epoch, self.epochs, self.w_lr, self.w_lr_min)
+            for group in w_opt.param_groups:
+                group["lr"] = lr
+            w_loader.set_epoch(epoch)
+            start = time.perf_counter()
+            net.train()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), dtype=torch.long, device=device)
+            seen = 0
+            for x, y in w_loader:
+                xv, yv = next(valid_stream)
+                # --- α step on a validation batch
+                grads = self.alpha_gradient(net, weights, (x, y), (xv, yv), lr, w_opt, criterion)
+                for a, g in zip(alphas, grads):
+                    a.grad = g
+                a_opt.step()
+                # --- w step on the training batch (α frozen: its gradient would be computed for nothing)
+                for a in alphas:
+                    a.requires_grad_(False)
+                try:
+                    logits = net(x)
+                    loss = criterion(logits, y)
+                    w_opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                finally:
+                    for a in alphas:
+                        a.requires_grad_(True)
+                if self.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(weights.values(), self.grad_clip)
+                w_opt.step()
+                loss_sum += loss.detach() * y.numel()
+                correct += (logits.detach().argmax(1) == y).sum()
+                seen += y.numel()
+            train_loss = loss_sum.item() / max(seen, 1)
+            if not math.isfinite(train_loss):
+                raise TrialFailedError(f"DARTS search loss became {train_loss} in epoch {epoch + 1}: it diverged; "
+                                       "lower w_lr or check the input data")
+            valid_acc = evaluate(net, eval_loader, eval_protocol, device)
+            seconds = time.perf_counter() - start
+            genotype = net.genotype()
+            row = {
+                "epoch": epoch + 1, "valid_acc": valid_acc, "train_acc": 100.0 * correct.item() / max(seen, 1),
+                "train_loss": train_loss, "lr": lr, "epoch_seconds": seconds, "genotype": genotype.to_text(),
+                "alpha": {"normal": net.alpha_normal.detach().cpu().tolist(),
+                          "reduce": net.alpha_reduce.detach().cpu().tolist()},
+            }
+            history.append(row)
+            log(f"darts epoch {epoch + 1}/{self.epochs} lr {lr:.4g} train_loss {train_loss:.4f} "
+                f"train_acc {row['train_acc']:.2f} valid_acc {valid_acc:.2f} ({seconds:.1f}s)\n  {genotype}")
+            self._save(output_dir, space, history)
+            if report_epoch is not None:
+                report_epoch({"default": valid_acc, "epoch": epoch + 1, "train_loss": train_loss,
+                              "train_acc": row["train_acc"], "lr": lr, "epoch_seconds": seconds})
+        return history
+
+    def alpha_gradient(self, net: Any, weights: dict[str, torch.Tensor], train_batch: Batch, valid_batch: Batch,
+                       lr: float, w_opt: torch.optim.Optimizer, criterion: nn.Module) -> list[torch.Tensor]:
+        """∇α of this step: first order, or the unrolled second-order approximation.
+
+        The virtual weights are passed with ``torch.func.functional_call``, so the supernet is never
+        copied or modified in place. These forwards run in training mode on the supernet's own BN
+        buffers, as DARTS's architecture steps do (BN statistics only matter for the reported
+        validation accuracy; copying some thousand buffers per step would cost more than it is worth).
+        """
+        alphas = net.arch_parameters()
+
+        def loss_at(ws: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+            x, y = batch
+            return criterion(functional_call(net, ws, (x,)), y)
+
+        if self.order == 1:
+            return list(torch.autograd.grad(loss_at(weights, valid_batch), alphas))
+        momentum_buffers = {name: w_opt.state.get(p, {}).get("momentum_buffer") for name, p in weights.items()}
+        return unrolled_alpha_gradient(loss_at, weights, alphas, train_batch, valid_batch, lr=lr,
+                                       weight_decay=self.w_weight_decay, momentum=self.w_momentum,
+                                       momentum_buffers=momentum_buffers, r=self.unroll_r)
+
+    def _save(self, output_dir: str | Path | None, space: Any, history: list[dict[str, Any]]) -> None:
+        """Write the α history (and each epoch's genotype) as JSON, atomically (a reader never sees half a file)."""
+        if output_dir is None:
+            return
+        path = Path(output_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        doc = {"method": self.name, "settings": self.settings, "space": repr(space),
+               "candidate_ops": list(space.candidate_ops), "epochs": history}
+        tmp = path / f".{RESULT_FILE}.tmp"
+        tmp.write_text(json.dumps(doc, indent=1))
+        os.replace(tmp, path / RESULT_FILE)
+
+
+# --------------------------------------------------------------------------------------- data
+def _valid_train_loader(split: Any, *, batch_size: int, device: torch.device, cutout: int, seed: int) -> Any:
+    """A shuffled, augmented loader over the *validation* half: the batches of the α steps.
+
+    DARTS draws its architecture batches from the validation half with the training augmentation;
+    ``make_loaders`` only augments the train side, so this builds the same kind of loader on the other half.
+    """
+    from nni_nas_bench.data import DeviceDataLoader, FolderSplit, GpuBatchLoader, TensorSplit, train_transform
+
+    if isinstance(split, TensorSplit):
+        return GpuBatchLoader(split.eval_x, split.eval_y, batch_size=batch_size, device=device, mean=split.info.mean,
+                              std=split.info.std, train=True, cutout=cutout, seed=seed)
+    if isinstance(split, FolderSplit):
+        dataset = split.eval.with_transform(train_transform(split.info, cutout=cutout))
+        return DeviceDataLoader(dataset, batch_size=batch_size, device=device, train=True, seed=seed)
+    raise ConfigError(f"DARTS needs a TensorSplit or FolderSplit, got {type(split).__name__}")
+
+
+def _endless(loader: Any) -> Iterator[Batch]:
+    """Batches of ``loader`` pass after pass, each pass in its own seeded order."""
+    passes = 0
+    while True:
+        loader.set_epoch(passes)
+        yield from loader
+        passes += 1

@@ -1,0 +1,165 @@
+"""The benchmark tuner against a simulated NNI manager: waiting for searches, failed searches, NNI's
+misattributed trial ends, and the trial parameters it hands out."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any
+
+import pytest
+from nni import NoMoreTrialError
+
+from nni_nas_bench.errors import ConfigError
+from nni_nas_bench.tuners.benchmark import BenchmarkTuner
+from nni_nas_bench.tuners.random_baseline import RandomBaselineTuner
+from search_spaces import create_space
+
+SPACE = create_space("darts")
+TINY_SEARCH = {"order": 1, "epochs": 1, "channels": 4, "layers": 3}
+
+
+def _found(seed: int) -> str:
+    """The genotype a fake search with this seed 'finds'."""
+    return SPACE.sample(1000 + seed).to_text()
+
+
+def simulate(tuner: BenchmarkTuner, *, concurrency: int, failing_seeds: tuple[int, ...] = (), seed: int = 0,
+             misattribute: bool = False, order: str = "metric") -> list[tuple[int, dict[str, Any], bool]]:
+    """Drive ``tuner`` as NNI 3.0's manager and dispatcher do; return (parameter id, parameters, ok) per trial.
+
+    The manager asks for ``concurrency`` trials at the start and for one more each time a trial ends;
+    the dispatcher passes ``st_callback`` for trials the tuner sends later. Trials end in random order.
+    With ``misattribute``, trial ends name a parameter id of another trial (NNI's #5726). ``order`` is
+    which of a successful trial's events comes first: its FINAL metric (``metric``, the usual case), its
+    end (``end``: the tuner's two dispatcher threads race), or even the manager's request for a new
+    trial (``request``: the metric is processed last).
+    """
+    rng = random.Random(seed)
+    ids = itertools.count()
+    waiting: list[tuple[int, dict[str, Any]]] = []
+    callback = lambda pid, params: waiting.append((pid, params))  # noqa: E731
+
+    def request(n: int) -> None:
+        asked = [next(ids) for _ in range(n)]
+        for pid, params in zip(asked, tuner.generate_multiple_parameters(asked, st_callback=callback)):
+            waiting.append((pid, params))
+
+    request(concurrency)
+    running: list[tuple[int, dict[str, Any]]] = []
+    done: list[tuple[int, dict[str, Any], bool]] = []
+    submitted = 0
+    for _ in range(1000):
+        while waiting and len(running) < concurrency and submitted < tuner.num_trials:
+            running.append(waiting.pop(0))
+            submitted += 1
+        if not running:
+            break
+        pid, params = running.pop(rng.randrange(len(running)))
+        ok = not params.get("search_failed") and not (
+            params["role"] == "search" and params["search_seed"] in failing_seeds)
+        metrics = {"default": 50.0, "role": params["role"]}
+        if params["role"] == "search":
+            metrics.update(genotype=_found(params["search_seed"]), search_seed=params["search_seed"])
+        end_pid = rng.choice([p for p, _, _ in done] + [pid]) if misattribute else pid
+        if ok and order == "metric":
+            tuner.receive_trial_result(pid, params, metrics, trial_job_id=f"T{pid}")
+        tuner.trial_end(end_pid, ok)
+        if ok and order == "end":
+            tuner.receive_trial_result(pid, params, metrics, trial_job_id=f"T{pid}")
+        request(1)
+        if ok and order == "request":
+            tuner.receive_trial_result(pid, params, metrics, trial_job_id=f"T{pid}")
+        done.append((pid, params, ok))
+    assert not running and not waiting, "the experiment did not finish"
+    assert submitted == tuner.num_trials == len(done)
+    return done
+
+
+def _tuner(**kwargs: Any) -> BenchmarkTuner:
+    return BenchmarkTuner(**{"method": "darts", "dataset": "cifar10", "num_searches": 3, "num_random": 2,
+                             "search": TINY_SEARCH, **kwargs})
+
+
+def _check(done: list[tuple[int, dict[str, Any], bool]], num_searches: int, failing: tuple[int, ...] = ()) -> None:
+    roles = [p["role"] for _, p, _ in done]
+    assert roles.count("search") == roles.count("searched") == num_searches
+    search_trials = {f"T{pid}": p["search_seed"] for pid, p, ok in done if p["role"] == "search" and ok}
+    for _, params, ok in done:
+        if params["role"] != "searched":
+            continue
+        seed = params["search_seed"]
+        if seed in failing:
+            assert params["search_failed"] and not ok
+        else:
+            assert params["genotype"] == _found(seed) and search_trials[params["source_trial"]] == seed
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 4, 9])
+@pytest.mark.parametrize("order", ["metric", "end", "request"])
+def test_every_search_gets_its_final_training(concurrency: int, order: str) -> None:
+    for order_seed in range(3):
+        tuner = _tuner()
+        assert tuner.num_trials == 8
+        _check(simulate(tuner, concurrency=concurrency, seed=order_seed, order=order), 3)
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 5])
+@pytest.mark.parametrize("misattribute", [False, True])
+@pytest.mark.parametrize("order", ["metric", "end", "request"])
+def test_failed_searches_do_not_hang_the_experiment(concurrency: int, misattribute: bool, order: str) -> None:
+    for order_seed in range(3):
+        done = simulate(_tuner(), concurrency=concurrency, failing_seeds=(0, 2), seed=order_seed,
+                        misattribute=misattribute, order=order)
+        _check(done, 3, failing=(0, 2))
+
+
+def test_all_searches_failing_still_ends() -> None:
+    done = simulate(_tuner(num_random=0), concurrency=2, failing_seeds=(0, 1, 2), misattribute=True)
+    assert sum(1 for _, p, _ in done if p.get("search_failed")) == 3
+
+
+def test_trial_parameters() -> None:
+    tuner = _tuner(search_seed=10, arch_seed=5, protocol={"preset": "quick", "epochs": 2}, train_seed=3)
+    first = [tuner.generate_parameters(i) for i in range(5)]
+    with pytest.raises(NoMoreTrialError):
+        tuner.generate_parameters(5)  # searches are still running: nothing ready
+    assert [p["role"] for p in first] == ["search"] * 3 + ["random"] * 2
+    assert [p["search_seed"] for p in first[:3]] == [10, 11, 12]
+    assert all(p["search"] == TINY_SEARCH and p["method"] == "darts" and p["space_args"] == {} for p in first[:3])
+    baseline = RandomBaselineTuner(dataset="cifar10", num_archs=2, seed=5, protocol={"preset": "quick", "epochs": 2},
+                                   train_seed=3)
+    for k, params in enumerate(first[3:]):
+        reference = baseline.trial_parameters(k)
+        assert params["genotype"] == reference["genotype"] and params["protocol"] == reference["protocol"]
+        assert params["method"] == "random" and params["arch_index"] == k and params["arch_seed"] == 5
+    tuner.receive_trial_result(1, first[1], {"default": 40.0, "genotype": _found(11)}, trial_job_id="abc")
+    searched = tuner.generate_parameters(5)
+    assert searched == {"role": "searched", "method": "darts", "dataset": "cifar10", "space": "darts",
+                        "space_args": {}, "search_seed": 11, "genotype": _found(11), "source_trial": "abc",
+                        "protocol": first[3]["protocol"]}
+    assert "#" not in str(searched) and "//" not in str(searched)  # NNI's tuner channel mangles these
+
+
+def test_a_search_reporting_garbage_gets_a_stand_in() -> None:
+    tuner = _tuner()
+    params = [tuner.generate_parameters(i) for i in range(5)]
+    tuner.receive_trial_result(0, params[0], 12.5)  # a bare number, no genotype
+    tuner.receive_trial_result(1, params[1], {"genotype": "Genotype(normal=[('conv_9x9', 0)])"})
+    stand_ins = [tuner.generate_parameters(i) for i in (5, 6)]
+    assert {p["search_seed"] for p in stand_ins} == {0, 1}
+    assert all(p["role"] == "searched" and "genotype" not in p and p["search_failed"] for p in stand_ins)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"method": "enas_x"}, "unknown strategy 'enas_x'"),
+    ({"search": {"epochs": 0}}, "darts.epochs must be a positive integer"),
+    ({"search": {"epoch": 5}}, "bad settings"),
+    ({"search": {"seed": 5}}, "must not hold 'seed'"),
+    ({"num_searches": 0}, "num_searches must be an integer >= 1"),
+    ({"dataset": "cifar11"}, "unknown dataset 'cifar11'"),
+    ({"protocol": "quik"}, "unknown protocol preset 'quik'"),
+])
+def test_bad_class_args(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _tuner(**kwargs)
