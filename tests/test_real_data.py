@@ -34,4 +34,5 @@ def test_darts_v2_learns_real_cifar10(cache_dir: Path, monkeypatch: pytest.Monke
     metrics = run_trial(params, data_root=SHARED_DATA, device="cpu", report_epoch=epochs.append)
     print("real CIFAR-10 accuracy per epoch:", [round(e["default"], 1) for e in epochs])
     assert len(epochs) == 4
-    assert metrics["default"] >= 30.0  # chance is 10 %; runs here reached 35-40 % (see the printed curve)
+    # Chance is 10 %. A run on this project's 2-core CPU machine printed [28.4, 28.6, 37.0, 39.7].
+    assert metrics["default"] >= 30.0
