@@ -12,20 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nni_nas_bench.errors import ConfigError
+from nni_nas_bench.yaml_file import read_yaml
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """The YAML mapping of an experiment file, or a ConfigError naming the file and the line."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"experiment file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"experiment file {path} is not valid YAML: {exc}") from None
+    data = read_yaml(path, "experiment file")
     if not isinstance(data, dict):
         raise ConfigError(f"experiment file {path} must be a mapping of NNI config fields")
     return data

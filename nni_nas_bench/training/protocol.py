@@ -14,9 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nni_nas_bench.errors import ConfigError, unknown_name_error
+from nni_nas_bench.yaml_file import read_yaml
 
 
 @dataclass(frozen=True)
@@ -182,11 +181,4 @@ def overlay(protocol: Protocol, changes: Mapping[str, Any] | str | None) -> Prot
 
 def from_yaml(path: str | Path) -> Protocol:
     """Read a protocol YAML file (a mapping of settings, optionally with ``preset``)."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"protocol file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"protocol file {path} is not valid YAML: {exc}") from None
-    return from_dict(data)
+    return from_dict(read_yaml(path, "protocol file"))
