@@ -111,6 +111,59 @@ class FactorizedReduce(nn.Module):
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
 
 
+class ChannelWeighting(nn.Module):
+    """CNAS's ``cweight_com``: rescale each channel by a weight computed from the whole feature map.
+
+    A squeeze-and-excitation gate (global pool → FC → ReLU → FC → sigmoid). At stride 2 the weighted map
+    is then reduced by a depthwise 3×3 stride-2 conv + BN, as in the CNAS code base.
+    """
+
+    def __init__(self, C: int, stride: int, affine: bool = True, reduction: int = 16):
+        super().__init__()
+        hidden = max(C // reduction, 1)  # small test networks (C < 16) still get a gate
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(C, hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, C), nn.Sigmoid(),
+        )
+        self.reduce = None
+        if stride == 2:
+            self.reduce = nn.Sequential(nn.Conv2d(C, C, 3, stride=2, padding=1, groups=C, bias=False),
+                                        nn.BatchNorm2d(C, affine=affine))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x * self.gate(x)[:, :, None, None]
+        return y if self.reduce is None else self.reduce(y)
+
+
+class ShuffleConv(nn.Module):
+    """CNAS's ``shuffle_conv_3x3``: a ShuffleNet unit (group 1×1 → shuffle → depthwise 3×3 → group 1×1).
+
+    Output = ReLU(unit(x) + shortcut(x)), the shortcut being the identity, or a 3×3 stride-2 average
+    pool when reducing. CNAS uses 4 groups; a width the groups do not divide (36 channels of the final
+    networks) falls back to 2 or 1 group, the nearest valid unit.
+    """
+
+    def __init__(self, C: int, stride: int, affine: bool = True):
+        super().__init__()
+        groups = next(g for g in (4, 2, 1) if C % (g * g) == 0)
+        mid = C // groups
+        self.groups = groups
+        self.squeeze = nn.Sequential(nn.Conv2d(C, mid, 1, groups=groups, bias=False),
+                                     nn.BatchNorm2d(mid, affine=affine), nn.ReLU(inplace=True))
+        self.spatial = nn.Sequential(nn.Conv2d(mid, mid, 3, stride=stride, padding=1, groups=mid, bias=False),
+                                     nn.BatchNorm2d(mid, affine=affine))
+        self.expand = nn.Sequential(nn.Conv2d(mid, C, 1, groups=groups, bias=False),
+                                    nn.BatchNorm2d(C, affine=affine))
+        self.shortcut = nn.AvgPool2d(3, stride=2, padding=1) if stride == 2 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.squeeze(x)
+        n, c, h, w = y.shape
+        y = y.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)  # channel shuffle
+        y = self.expand(self.spatial(y))
+        return torch.relu(y + self.shortcut(x))
+
+
 class Identity(nn.Identity):
     """``skip_connect`` at stride 1; a named class so DropPath can tell it apart from real ops."""
 
@@ -156,6 +209,8 @@ for _k in (3, 5):
     register_op(f"dil_conv_{_k}x{_k}")(_dil(_k))
 for _k in (1, 3, 5, 7, 11):
     register_op(f"conv_{_k}x{_k}")(_conv(_k))
+register_op("cweight_com")(lambda C, stride, affine: ChannelWeighting(C, stride, affine))
+register_op("shuffle_conv_3x3")(lambda C, stride, affine: ShuffleConv(C, stride, affine))
 
 
 # ------------------------------------------------------------------------------------------- op sets
@@ -166,6 +221,9 @@ OP_SETS: dict[str, tuple[str, ...]] = {
     # SPEC experiment 3: a deliberately poor set inside the same cell (plain convs, pools, none, skip).
     "poor": ("none", "skip_connect", "conv_1x1", "conv_3x3", "conv_7x7", "conv_11x11", "max_pool_3x3",
              "max_pool_5x5"),
+    # CNAS (Weng et al. 2019): SE-style channel weighting and a ShuffleNet unit replace the 5×5 convs.
+    "cnas": ("none", "skip_connect", "cweight_com", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3", "dil_conv_3x3",
+             "shuffle_conv_3x3"),
 }
 
 

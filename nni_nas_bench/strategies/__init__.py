@@ -21,6 +21,7 @@ from nni_nas_bench.errors import ConfigError, unknown_name_error
 
 # name -> "module:Class"; the decorator checks that the class it registers is the one listed here.
 STRATEGIES: dict[str, str] = {
+    "cnas": "nni_nas_bench.strategies.cnas:CnasStrategy",
     "darts": "nni_nas_bench.strategies.darts:DartsStrategy",
 }
 _LOADED: dict[str, type] = {}
