@@ -25,7 +25,7 @@ def test_every_op_keeps_channels_and_halves_resolution(name: str, stride: int) -
 
 
 def test_op_sets_are_registered_ops() -> None:
-    assert len(OP_SETS["darts"]) == 8 and len(OP_SETS["poor"]) == 8
+    assert len(OP_SETS["darts"]) == len(OP_SETS["poor"]) == len(OP_SETS["cnas"]) == 8
     assert all(op in OPS for ops in OP_SETS.values() for op in ops)
 
 
@@ -93,7 +93,7 @@ def test_unknown_space_and_op_set_list_the_known_ones() -> None:
     assert "darts" in list_spaces()
     with pytest.raises(ConfigError, match="unknown search space 'dartz'; choose one of: darts"):
         create_space("dartz")
-    with pytest.raises(ConfigError, match="unknown op set 'rich'; choose one of: darts, poor"):
+    with pytest.raises(ConfigError, match="unknown op set 'rich'; choose one of: cnas, darts, poor"):
         create_space("darts", op_set="rich")
 
 
