@@ -40,20 +40,22 @@ def test_every_figure_is_drawn_when_its_data_exists(table: pd.DataFrame, tmp_pat
         assert r.paths[0].read_bytes()[:4] == b"\x89PNG" and r.paths[1].read_bytes()[:4] == b"%PDF"
 
 
-def test_figures_without_their_data_are_skipped_with_a_reason(table: pd.DataFrame) -> None:
+@pytest.mark.parametrize("figure, message", [
+    ("searched_vs_random", "needs searched trials"),
+    ("accuracy_vs_cost", "needs search trials"),
+    ("seed_scatter", "two values of 'train_seed'"),
+    ("depth_scatter", "at two depths"),
+    ("training_tricks", "at least two protocols"),
+    ("accuracy_vs_cells", "two or more depths"),
+])
+def test_figures_without_their_data_are_skipped_with_a_reason(table: pd.DataFrame, figure: str, message: str) -> None:
     random_only = table[(table.role == "random") & (table.experiment_id == "random-darts-cifar10")]
-    with pytest.raises(figures.FigureSkipped, match="needs searched trials"):
-        figures.searched_vs_random(random_only)
-    with pytest.raises(figures.FigureSkipped, match="needs search trials"):
-        figures.accuracy_vs_cost(random_only)
-    with pytest.raises(figures.FigureSkipped, match="two values of 'train_seed'"):
-        figures.seed_scatter(random_only)
-    with pytest.raises(figures.FigureSkipped, match="at two depths"):
-        figures.depth_scatter(random_only)
-    with pytest.raises(figures.FigureSkipped, match="at least two protocols"):
-        figures.training_tricks(random_only)
-    with pytest.raises(figures.FigureSkipped, match="two or more depths"):
-        figures.accuracy_vs_cells(random_only)
+    with pytest.raises(figures.FigureSkipped, match=message):
+        getattr(figures, figure)(random_only)
+
+
+def test_distributions_need_complete_trials_but_not_searched_ones(table: pd.DataFrame) -> None:
+    random_only = table[(table.role == "random") & (table.experiment_id == "random-darts-cifar10")]
     with pytest.raises(figures.FigureSkipped, match="no complete searched or random"):
         figures.distributions(random_only[random_only.role == "none"])
     assert figures.distributions(random_only).axes  # the baseline alone is still worth a figure
