@@ -36,7 +36,7 @@ def one_thread() -> Iterator[None]:
 # ------------------------------------------------------------------------------------ registry
 def test_registry_and_settings_errors() -> None:
     assert "darts" in list_strategies()
-    with pytest.raises(ConfigError, match="unknown strategy 'dartz'; choose one of: darts"):
+    with pytest.raises(ConfigError, match="unknown strategy 'dartz'; choose one of: cnas, darts"):
         create_strategy("dartz")
     with pytest.raises(ConfigError, match="bad settings"):
         create_strategy("darts", epoch=3)
