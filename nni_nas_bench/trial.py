@@ -139,14 +139,15 @@ def main(argv: list[str] | None = None) -> int:
             # A benchmark tuner's stand-in for the final training of a search that failed: it ends FAILED
             # at once, so the experiment completes and the DB shows which search seed has no result.
             raise TrialFailedError(f"nothing to train: {params['search_failed']}")
+        data_root = args.data_root or default_data_root()
         if params.get("role") == "search":
             from nni_nas_bench.search_trial import run_search
 
-            metrics = run_search(params, data_root=args.data_root or default_data_root(), device=args.device,
+            metrics = run_search(params, data_root=data_root, device=args.device,
                                  output_dir=os.environ.get("NNI_OUTPUT_DIR"), report_epoch=report_epoch)
         else:
             metrics = run_trial(
-                params, data_root=args.data_root or default_data_root(), device=args.device,
+                params, data_root=data_root, device=args.device,
                 checkpoint_root=args.checkpoint_dir or default_checkpoint_root(),
                 experiment_id=os.environ.get("NNI_EXP_ID"), download=args.download, report_epoch=report_epoch,
             )

@@ -50,7 +50,7 @@ from nni.tuner import Tuner
 
 from nni_nas_bench.errors import ConfigError, NasBenchError
 from nni_nas_bench.training import from_dict
-from nni_nas_bench.tuners.random_baseline import architecture_seed
+from nni_nas_bench.tuners.random_baseline import random_trial_parameters
 
 _logger = logging.getLogger(__name__)
 SendTrial = Callable[[int, dict[str, Any]], None]
@@ -125,11 +125,10 @@ class BenchmarkTuner(Tuner):
         return {**self._common("search"), "search_seed": self.search_seed + i, "search": self.search_settings}
 
     def _random_params(self, k: int) -> dict[str, Any]:
-        genotype = self.space.sample(architecture_seed(self.arch_seed, k)).to_text()
         # The random baseline's own parameters: its rows pool with any random baseline of the same space,
         # dataset and protocol, and the analysis pairs them with the searched rows of this experiment.
-        return {**self._common("random"), "method": "random", "arch_index": k, "arch_seed": self.arch_seed,
-                "genotype": genotype, "protocol": self.protocol}
+        return random_trial_parameters(self.space, self.space_name, self.space_args, self.dataset, self.arch_seed, k,
+                                       self.protocol)
 
     def _searched_params(self, search_seed: int, genotype: str, source_trial: str | None) -> dict[str, Any]:
         params = {**self._common("searched"), "search_seed": search_seed, "genotype": genotype,

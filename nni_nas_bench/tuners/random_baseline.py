@@ -32,6 +32,23 @@ def architecture_seed(seed: int, index: int) -> np.random.RandomState:
     return np.random.RandomState([seed, index])
 
 
+def random_trial_parameters(space: Any, space_name: str, space_args: dict[str, Any], dataset: str, arch_seed: int,
+                            index: int, protocol: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of random architecture ``index``: one definition for every tuner that trains them,
+    so a benchmark experiment's random trials are, by construction, the random baseline's."""
+    return {
+        "role": "random",
+        "method": "random",
+        "dataset": dataset,
+        "space": space_name,
+        "space_args": space_args,
+        "arch_index": index,
+        "arch_seed": arch_seed,
+        "genotype": space.sample(architecture_seed(arch_seed, index)).to_text(),
+        "protocol": protocol,
+    }
+
+
 class RandomBaselineTuner(Tuner):
     """classArgs:
 
@@ -89,17 +106,8 @@ class RandomBaselineTuner(Tuner):
         """Parameters of trial ``number`` (architecture-major order), flat and readable in the web UI."""
         index, variant = divmod(number, len(self.variants))
         v = self.variants[variant]
-        params = {
-            "role": "random",
-            "method": "random",
-            "dataset": self.dataset,
-            "space": self.space_name,
-            "space_args": v["space_args"],
-            "arch_index": index,
-            "arch_seed": self.seed,
-            "genotype": v["space"].sample(architecture_seed(self.seed, index)).to_text(),
-            "protocol": v["protocol"],
-        }
+        params = random_trial_parameters(v["space"], self.space_name, v["space_args"], self.dataset, self.seed, index,
+                                         v["protocol"])
         if len(self.variants) > 1 or self.study:
             params["variant"] = v["name"]
         if self.study:
