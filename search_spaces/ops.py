@@ -209,6 +209,10 @@ for _k in (3, 5):
     register_op(f"dil_conv_{_k}x{_k}")(_dil(_k))
 for _k in (1, 3, 5, 7, 11):
     register_op(f"conv_{_k}x{_k}")(_conv(_k))
+# NAS-Bench-201 (Dong & Yang 2020) names its ReLU → conv → BN ops "nor_conv"; same builder, its own names so
+# NB201 architecture strings read as published.
+for _k in (1, 3):
+    register_op(f"nor_conv_{_k}x{_k}")(_conv(_k))
 register_op("cweight_com")(lambda C, stride, affine: ChannelWeighting(C, stride, affine))
 register_op("shuffle_conv_3x3")(lambda C, stride, affine: ShuffleConv(C, stride, affine))
 
@@ -224,6 +228,8 @@ OP_SETS: dict[str, tuple[str, ...]] = {
     # CNAS (Weng et al. 2019): SE-style channel weighting and a ShuffleNet unit replace the 5×5 convs.
     "cnas": ("none", "skip_connect", "cweight_com", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3", "dil_conv_3x3",
              "shuffle_conv_3x3"),
+    # NAS-Bench-201 (Dong & Yang 2020), in its index order (an op's position is its code in the table).
+    "nb201": ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"),
 }
 
 
