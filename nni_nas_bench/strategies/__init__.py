@@ -23,6 +23,7 @@ from nni_nas_bench.errors import ConfigError, unknown_name_error
 STRATEGIES: dict[str, str] = {
     "cnas": "nni_nas_bench.strategies.cnas:CnasStrategy",
     "darts": "nni_nas_bench.strategies.darts:DartsStrategy",
+    "random_search": "nni_nas_bench.strategies.random_search:RandomSearchStrategy",
 }
 _LOADED: dict[str, type] = {}
 

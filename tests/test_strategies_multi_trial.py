@@ -1,0 +1,124 @@
+"""Multi-trial strategies: the ask/tell core, the operators on samples, each method on a synthetic
+objective over the DARTS space with a known optimum, seeded reproducibility, failures, and the NNI
+execution-engine driver."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from nni_nas_bench.errors import ConfigError, TrialFailedError
+from nni_nas_bench.strategies import create_strategy, get_strategy_class, list_strategies
+from search_spaces import create_space
+
+TARGET_OP = "sep_conv_3x3"
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def space() -> Any:
+    return create_space("darts")
+
+
+def objective(sample: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy = share of decisions at the known optimum (every op sep_conv_3x3, inputs (0, 1)).
+
+    FLOPs grow with every convolution, so accuracy and FLOPs conflict as in real spaces.
+    """
+    hits = [v == TARGET_OP if "/op_" in k else v == (0, 1) for k, v in sample.items()]
+    flops = sum(1.0 for k, v in sample.items() if "/op_" in k and "conv" in str(v))
+    return {"default": 100.0 * sum(hits) / len(hits), "flops": flops}
+
+
+def multi_trial_names() -> list[str]:
+    return [n for n in list_strategies() if getattr(get_strategy_class(n), "kind", None) == "multi_trial"]
+
+
+# ------------------------------------------------------------------------------ core and operators
+def test_ask_tell_bookkeeping_and_failures(space: Any) -> None:
+    strategy = create_strategy("random_search", budget=3, seed=0)
+    with pytest.raises(RuntimeError, match="start"):
+        strategy.ask()
+    strategy.start(space)
+    samples = [strategy.ask() for _ in range(3)]
+    assert strategy.ask() is None and strategy.done() and strategy.num_pending == 3
+    with pytest.raises(TrialFailedError, match="none of 0"):
+        strategy.best()
+    strategy.tell(samples[1], {"default": float("nan")})  # NaN = failed
+    strategy.tell(samples[0], {"default": 50.0})
+    strategy.tell(samples[2], None)  # failed
+    with pytest.raises(ValueError, match="not asked"):
+        strategy.tell(samples[0], {"default": 1.0})
+    history = strategy.history
+    assert [h["metrics"] for h in history] == [None, {"default": 50.0}, None]
+    assert math.isnan(history[0]["best_so_far"]) and history[2]["best_so_far"] == 50.0
+    assert strategy.best() == (samples[0], {"default": 50.0})
+    assert strategy.num_pending == 0
+
+
+def test_operators_stay_in_the_space(space: Any) -> None:
+    strategy = create_strategy("random_search", budget=1, seed=0)
+    strategy.start(space)
+    a, b = strategy.random_sample(), strategy.random_sample()
+    for _ in range(50):
+        child = strategy.mutate(a)
+        space.mutables.check_contains(child)
+        changed = [k for k in a if child[k] != a[k]]
+        assert len(changed) == 1  # exactly one decision, to a different value
+        mixed = strategy.crossover(a, b)
+        space.mutables.check_contains(mixed)
+        assert all(mixed[k] in (a[k], b[k]) for k in a)
+    code = strategy.encode(a)
+    assert code.sum() == len(strategy.labels) and code.shape == (sum(len(c) for c in strategy.choices),)
+    assert strategy.from_indices(strategy.indices(a)) == a
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(ConfigError, match="budget must be an integer >= 1"):
+        create_strategy("random_search", budget=0)
+    with pytest.raises(ConfigError, match="bad settings"):
+        create_strategy("random_search", population=3)
+
+
+# ------------------------------------------------------------------------------ every method
+def test_random_search_beats_a_random_sample(space: Any) -> None:
+    result = create_strategy("random_search", budget=50, seed=0).search(space, objective)
+    rng = np.random.RandomState(123)
+    mean_random = np.mean([objective(space.random_sample(rng))["default"] for _ in range(200)])
+    assert result.best_metrics["default"] > mean_random + 5
+    assert result.num_queries == 50
+    assert result.genotype.to_text() == space.to_genotype(result.best_sample).to_text()
+    assert [h["best_so_far"] for h in result.history] == sorted(h["best_so_far"] for h in result.history)
+
+
+def test_nni_engine_driver(space: Any) -> None:
+    """``_run`` under NNI's own in-process engine: samples become frozen models that NNI evaluates."""
+    import nni
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.execution import SequentialExecutionEngine
+    from nni.nas.space import RawFormatModelSpace
+
+    from search_spaces.model_space import CellModelSpace
+
+    def evaluate(model: Any) -> None:
+        nni.report_final_result(objective(model.space.to_sample(model.genotype))["default"])
+
+    executable = RawFormatModelSpace.from_model(CellModelSpace("darts", C=4, layers=3, num_classes=2),
+                                                FunctionalEvaluator(evaluate))
+    strategy = create_strategy("random_search", budget=4, seed=0, poll_interval=0.01)
+    strategy(executable, SequentialExecutionEngine())
+    assert len(strategy.history) == 4 and all(h["metrics"] is not None for h in strategy.history)
+    best_sample, best_metrics = strategy.best()
+    assert best_metrics["default"] == objective(best_sample)["default"]
