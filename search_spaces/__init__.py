@@ -18,6 +18,7 @@ from nni_nas_bench.errors import ConfigError, unknown_name_error
 
 SPACES: dict[str, str] = {
     "darts": "search_spaces.darts:DartsCellSpace",
+    "mobilenet_sp": "search_spaces.mobilenet:MobileNetSpace",
     "nb201": "search_spaces.nb201:NB201Space",
 }
 
