@@ -10,11 +10,21 @@ The architecture weights α (one row per edge, one column per candidate op, ``no
 to the supernet, one matrix for normal cells and one for reduction cells. Each forward turns them into
 softmax weights once and the mixed edges read their row; :meth:`DartsSupernet.genotype` turns them
 back into a discrete genotype of the space (:func:`derive_genotype`).
+
+Progressive and staged methods search *part* of the op set: PDARTS prunes ops edge by edge between its
+stages, StacNAS's second stage searches each edge within one op group, DARTS-PT decides edges one at a
+time. The supernet serves all of them with two small mechanisms instead of cell copies:
+
+- ``edge_ops``: the ops each edge mixes (a subset of ``candidate_ops``, per cell type and edge). Only
+  those ops are built; the other columns of α are masked out of the softmax, so α keeps one shape
+  (edges × candidate ops) and one meaning in every stage and history file.
+- :meth:`DartsSupernet.set_edge_weights`: fix an edge's mixing weights (a one-hot row for a decided
+  edge, a row with one op or the whole edge zeroed to measure what its removal costs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -56,19 +66,29 @@ class MixedOp(nn.Module):
     grow its output instead of its α. Pooling ops get a non-affine BN behind them (DARTS does the same in
     its search network) so that their unnormalised outputs compete on equal terms with the convolutions.
     ``none`` contributes exactly zero, so it is not computed; its α still takes part in the softmax.
+
+    ``columns[i]`` is the column of ``op_names[i]`` in the weight row (default: the i-th), so an edge
+    can mix a subset of the candidate ops. ``skip_dropout`` puts a dropout behind ``skip_connect``
+    (PDARTS regularises the parameter-free skip this way; its rate is set with :meth:`set_skip_dropout`).
     """
 
     droppable = False  # see Cell: no DropPath inside the supernet
 
-    def __init__(self, op_names: Sequence[str], C: int, stride: int, weights: EdgeWeights, row: int):
+    def __init__(self, op_names: Sequence[str], C: int, stride: int, weights: EdgeWeights, row: int,
+                 columns: Sequence[int] | None = None, skip_dropout: bool = False):
         super().__init__()
         ops = []
         for name in op_names:
             op = build_op(name, C, stride, affine=False)
             if "pool" in name:
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+            elif name == "skip_connect" and skip_dropout:
+                op = nn.Sequential(op, nn.Dropout(0.0))
             ops.append(op)
         self.ops = nn.ModuleList(ops)
+        self.columns = list(range(len(ops))) if columns is None else [int(c) for c in columns]
+        if len(self.columns) != len(ops):
+            raise ValueError(f"columns {self.columns} do not match ops {list(op_names)}")
         self._active = [i for i, op in enumerate(ops) if not isinstance(op, Zero)]
         if not self._active:
             raise ValueError(f"a mixed edge needs at least one op besides 'none', got {list(op_names)}")
@@ -79,9 +99,10 @@ class MixedOp(nn.Module):
         if self._weights.value is None:
             raise RuntimeError("MixedOp called outside DartsSupernet.forward (no architecture weights set)")
         w = self._weights.value[self.row]
-        out = w[self._active[0]] * self.ops[self._active[0]](x)
+        first = self._active[0]
+        out = w[self.columns[first]] * self.ops[first](x)
         for i in self._active[1:]:
-            out = out + w[i] * self.ops[i](x)
+            out = out + w[self.columns[i]] * self.ops[i](x)
         return out
 
 
@@ -128,16 +149,22 @@ def derive_genotype(space: CellSpace, normal: np.ndarray | torch.Tensor, reduce:
     return space.validate(Genotype(cells[0], concat, cells[1], concat))
 
 
+EdgeOps = Mapping[str, Sequence[Sequence[str]]]  # cell type ('normal' / 'reduce') -> ops of each edge
+
+
 class DartsSupernet(nn.Module):
-    """All candidate ops on all edges of ``space``'s cells, mixed by α (normal and reduce).
+    """All candidate ops (or each edge's ``edge_ops``) on all edges of ``space``'s cells, mixed by α.
 
     ``space`` is a cell space with ``candidate_ops`` (including ``none``), ``n_nodes`` and ``validate``
     (:class:`~search_spaces.darts.DartsCellSpace`). α is initialised as ``1e-3 · N(0, 1)`` (DARTS) from
-    ``generator`` so that the caller's seed alone decides it.
+    ``generator`` so that the caller's seed alone decides it. ``edge_ops`` restricts edges to subsets
+    of the candidate ops (see the module docstring); ``skip_dropout`` adds PDARTS's dropout behind every
+    skip-connect (rate 0 until :meth:`set_skip_dropout`).
     """
 
     def __init__(self, space: CellSpace, C: int = 16, num_classes: int = 10, layers: int = 8, stem: str = "cifar",
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, edge_ops: EdgeOps | None = None,
+                 skip_dropout: bool = False):
         super().__init__()
         self.space = space
         self.candidate_ops = tuple(space.candidate_ops)
@@ -145,24 +172,96 @@ class DartsSupernet(nn.Module):
         shape = (num_edges(self.n_nodes), len(self.candidate_ops))
         self.alpha_normal = nn.Parameter(1e-3 * torch.randn(shape, generator=generator))
         self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(shape, generator=generator))
+        self.edge_ops = self._check_edge_ops(edge_ops, shape[0])
+        # Persistent buffers: a checkpoint of the supernet restores which ops each edge mixes and which
+        # edges were fixed. NaN in ``fixed_*`` = the row follows α.
+        for cell in ("normal", "reduce"):
+            mask = torch.tensor([[op in ops for op in self.candidate_ops] for ops in self.edge_ops[cell]])
+            self.register_buffer(f"mask_{cell}", mask)
+            self.register_buffer(f"fixed_{cell}", torch.full(shape, float("nan")))
+        self._restricted = edge_ops is not None
+        self._fixed_count = 0  # fixed rows; 0 skips the per-forward merge
         self._edge_weights = {False: EdgeWeights(), True: EdgeWeights()}
         offsets = edge_offsets(self.n_nodes)
         node_inputs = [list(range(node + 2)) for node in range(self.n_nodes)]
         concat = list(range(2, self.n_nodes + 2))
+        column = {op: i for i, op in enumerate(self.candidate_ops)}
 
         def make_cell(index: int, reduction: bool, reduction_prev: bool, C_pp: int, C_p: int, C_cur: int) -> Cell:
             weights = self._edge_weights[reduction]
+            cell_ops = self.edge_ops["reduce" if reduction else "normal"]
 
             def make_edge(node: int, src: int, stride: int) -> nn.Module:
-                return MixedOp(self.candidate_ops, C_cur, stride, weights, offsets[node] + src)
+                ops = cell_ops[offsets[node] + src]
+                return MixedOp(ops, C_cur, stride, weights, offsets[node] + src, columns=[column[o] for o in ops],
+                               skip_dropout=skip_dropout)
 
             return Cell(C_pp, C_p, C_cur, reduction, reduction_prev, node_inputs, concat, make_edge, affine=False)
 
         self.network = CellNetwork(make_cell, C, num_classes, layers, stem=stem, auxiliary=False)
 
+    def _check_edge_ops(self, edge_ops: EdgeOps | None, n_edges: int) -> dict[str, list[list[str]]]:
+        """Every edge's op list, in candidate order; unknown ops or a wrong number of edges raise."""
+        if edge_ops is None:
+            return {cell: [list(self.candidate_ops) for _ in range(n_edges)] for cell in ("normal", "reduce")}
+        if set(edge_ops) != {"normal", "reduce"}:
+            raise ValueError(f"edge_ops needs exactly the keys 'normal' and 'reduce', got {sorted(edge_ops)}")
+        out = {}
+        for cell, rows in edge_ops.items():
+            if len(rows) != n_edges:
+                raise ValueError(f"edge_ops[{cell!r}] has {len(rows)} edges, the cell has {n_edges}")
+            for ops in rows:
+                unknown = set(ops) - set(self.candidate_ops)
+                if unknown or not ops:
+                    raise ValueError(f"edge ops {list(ops)} must be a non-empty subset of {list(self.candidate_ops)}")
+            out[cell] = [[op for op in self.candidate_ops if op in ops] for ops in rows]
+        return out
+
+    def edge_weights(self, cell: str) -> torch.Tensor:
+        """The mixing weights of one cell type: softmax of α over each edge's ops, then fixed rows."""
+        alpha = self.alpha_reduce if cell == "reduce" else self.alpha_normal
+        if self._restricted:
+            alpha = alpha.masked_fill(~getattr(self, f"mask_{cell}"), float("-inf"))
+        w = torch.softmax(alpha, dim=-1)
+        fixed = getattr(self, f"fixed_{cell}")
+        if self._fixed_count:
+            w = torch.where(torch.isnan(fixed), w, fixed)
+        return w
+
+    def set_edge_weights(self, cell: str, row: int, weights: torch.Tensor | Sequence[float] | None) -> None:
+        """Fix the mixing weights of edge ``row`` of ``cell`` (one value per candidate op), or free it (None).
+
+        A fixed row replaces the softmax of α in every forward: DARTS-PT decides an edge by fixing a
+        one-hot row and measures an op's (or an edge's) importance by zeroing it.
+        """
+        fixed = getattr(self, f"fixed_{cell}")
+        with torch.no_grad():
+            if weights is None:
+                fixed[row] = float("nan")
+            else:
+                value = torch.as_tensor(weights, dtype=fixed.dtype, device=fixed.device)
+                if value.shape != fixed[row].shape or torch.isnan(value).any():
+                    raise ValueError(f"edge weights must be {fixed.shape[1]} numbers, got {value.tolist()}")
+                fixed[row] = value
+        self._count_fixed()
+
+    def _count_fixed(self) -> None:
+        self._fixed_count = sum(int((~torch.isnan(getattr(self, f"fixed_{c}"))).any(1).sum()) for c in
+                                ("normal", "reduce"))
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(*args, **kwargs)
+        self._count_fixed()  # a checkpoint may hold fixed rows
+
+    def set_skip_dropout(self, p: float) -> None:
+        """Set the rate of the dropout behind every skip-connect (built with ``skip_dropout=True``)."""
+        for module in self.network.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = float(p)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._edge_weights[False].value = torch.softmax(self.alpha_normal, dim=-1)
-        self._edge_weights[True].value = torch.softmax(self.alpha_reduce, dim=-1)
+        self._edge_weights[False].value = self.edge_weights("normal")
+        self._edge_weights[True].value = self.edge_weights("reduce")
         try:
             return self.network(x)  # type: ignore[return-value]  # no auxiliary head: logits only
         finally:
@@ -185,10 +284,12 @@ class DartsSupernet(nn.Module):
 
     # ---------------------------------------------------------------------------------- the result
     def alpha_weights(self) -> dict[str, torch.Tensor]:
-        """Softmax of α per cell type (detached, on the CPU): rows = edges, columns = candidate ops."""
+        """The mixing weights per cell type (detached, on the CPU): rows = edges, columns = candidate ops.
+
+        The softmax of α over each edge's ops, with fixed rows in place: what the forward uses.
+        """
         with torch.no_grad():
-            return {"normal": torch.softmax(self.alpha_normal, -1).cpu(),
-                    "reduce": torch.softmax(self.alpha_reduce, -1).cpu()}
+            return {"normal": self.edge_weights("normal").cpu(), "reduce": self.edge_weights("reduce").cpu()}
 
     def genotype(self) -> Genotype:
         """The discrete architecture of the current α (see :func:`derive_genotype`)."""

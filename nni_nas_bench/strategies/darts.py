@@ -19,7 +19,8 @@ code (a fork of pt.darts) always ran the unrolled step.
 
 After every epoch the strategy evaluates the supernet on the validation half (without augmentation),
 derives the genotype, and appends α, the genotype and the epoch's numbers to ``alpha_history``, which
-is written to ``<output_dir>/darts_search.json`` at once, so a killed search still leaves its history.
+is written to ``<output_dir>/darts_search.json`` at once, so a killed search still leaves its history;
+with ``checkpoint_dir`` the supernet and optimizers are saved too, and a restarted search resumes.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from torch.func import functional_call
 from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.strategies import register_strategy
 from search_spaces.genotype import Genotype
+from search_spaces.supernet import EdgeOps
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossAt = Callable[[dict[str, torch.Tensor], Batch], torch.Tensor]
@@ -60,6 +62,23 @@ class SearchResult:
     valid_acc: float
     search_seconds: float
     alpha_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SearchRun:
+    """What the phases of one search share: space, data, device, where to write, and the whole history."""
+
+    space: Any
+    info: Any
+    device: torch.device
+    w_loader: Any
+    a_loader: Any
+    eval_loader: Any
+    output_dir: Path | None
+    checkpoint_dir: Path | None
+    log: Callable[[str], None]
+    report_epoch: Callable[[dict[str, Any]], None] | None
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------- the maths
@@ -149,8 +168,14 @@ class DartsStrategy(Strategy):
     evaluator and NNI's own mutable supernet, while this strategy must train the project's supernet on
     the project's data pipeline.
 
-    ``state_dict`` records the seed and the result (genotype, accuracy, α history); it is not a
-    mid-search checkpoint.
+    ``state_dict`` records the seed and the result (genotype, accuracy, α history). Mid-search
+    checkpoints are files: with ``checkpoint_dir`` set, every epoch saves the phase's state there and a
+    new search with the same settings and directory resumes from it (the search trial keys the directory
+    by the trial's parameters, as final trainings key theirs).
+
+    Variants (CNAS, PDARTS, StacNAS, DARTS-PT) override :meth:`_search` and reuse
+    :meth:`build_supernet` (a supernet over per-edge op subsets) and :meth:`train_supernet` (the
+    epoch loop with its history, reporting and checkpoints).
     """
 
     name = "darts"
@@ -161,7 +186,8 @@ class DartsStrategy(Strategy):
                  alpha_betas: Sequence[float] = (0.5, 0.999), alpha_weight_decay: float = 1e-3,
                  unroll_r: float = 0.01, cutout: int = 0, subset: int | None = None, eval_batch_size: int = 256,
                  seed: int = 0, dataset: str | None = None, data_root: str | Path | None = None,
-                 device: str = "auto", output_dir: str | Path | None = None):
+                 device: str = "auto", output_dir: str | Path | None = None,
+                 checkpoint_dir: str | Path | None = None):
         super().__init__()
         if order not in (1, 2) or isinstance(order, bool):
             raise ConfigError(f"darts.order must be 1 (first order) or 2 (unrolled), got {order!r}")
@@ -194,6 +220,7 @@ class DartsStrategy(Strategy):
             raise ConfigError(f"darts.seed must be an integer, got {seed!r}")
         self.seed = seed
         self.dataset, self.data_root, self.device, self.output_dir = dataset, data_root, device, output_dir
+        self.checkpoint_dir = checkpoint_dir  # per-epoch search checkpoints (None: none); not a setting
         self._result: SearchResult | None = None
 
     # ------------------------------------------------------------------------------- description
@@ -264,12 +291,12 @@ class DartsStrategy(Strategy):
         from nni_nas_bench.data import get_dataset_info, load_split, make_loaders
         from nni_nas_bench.data._seeding import derive_seed
         from nni_nas_bench.training.trainer import resolve_device
-        from search_spaces.supernet import DartsSupernet
 
         data_root = data_root if data_root is not None else self.data_root
         dataset = dataset or self.dataset
         if data_root is None or dataset is None:
-            raise ConfigError("DARTS needs data: pass data_root=... and dataset=... (to search() or the strategy)")
+            raise ConfigError(f"{self.name} needs data: pass data_root=... and dataset=... (to search() or the "
+                              "strategy)")
         output_dir = output_dir if output_dir is not None else self.output_dir
         device_ = resolve_device(device if device is not None else self.device)
         tic = time.perf_counter()
@@ -280,29 +307,50 @@ class DartsStrategy(Strategy):
                                              eval_batch_size=self.eval_batch_size)
         a_loader = _valid_train_loader(split, batch_size=self.batch_size, device=device_, cutout=self.cutout,
                                        seed=derive_seed("darts", "alpha", self.seed))
-        log(f"darts: order {self.order}, {self.epochs} epochs, {self.layers} cells, {self.channels} ch, "
-            f"seed {self.seed}, {info.name} on {device_}")
+        run = SearchRun(space, info, device_, w_loader, a_loader, eval_loader,
+                        None if output_dir is None else Path(output_dir),
+                        None if self.checkpoint_dir is None else Path(self.checkpoint_dir), log, report_epoch)
+        log(f"{self.name}: {self.extra_repr()}, {info.name} on {device_}")
 
         fork_devices = [device_] if device_.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(derive_seed("darts", "init", self.seed))
-            generator = torch.Generator().manual_seed(derive_seed("darts", "alpha-init", self.seed))
-            net = DartsSupernet(space, C=self.channels, num_classes=info.num_classes, layers=self.layers,
-                                stem="cifar" if info.image_size == 32 else "imagenet", generator=generator).to(device_)
-            history = self._train(net, w_loader, a_loader, eval_loader, device_, output_dir, log, report_epoch,
-                                  space)
-        last = history[-1]
-        self._result = SearchResult(space.parse(last["genotype"]), last["valid_acc"], time.perf_counter() - tic,
-                                    history)
-        self._save(output_dir, space, history)
-        log(f"darts: {self._result.genotype} (valid acc {last['valid_acc']:.2f}, "
-            f"{self._result.search_seconds:.0f}s)")
+            genotype, valid_acc = self._search(run)
+        self._result = SearchResult(genotype, valid_acc, time.perf_counter() - tic, run.history)
+        self._save(run)
+        log(f"{self.name}: {genotype} (valid acc {valid_acc:.2f}, {self._result.search_seconds:.0f}s)")
         return self._result
 
-    def _train(self, net: Any, w_loader: Any, a_loader: Any, eval_loader: Any, device: torch.device,
-               output_dir: str | Path | None, log: Callable[[str], None],
-               report_epoch: Callable[[dict[str, Any]], None] | None, space: Any) -> list[dict[str, Any]]:
-        """All epochs: α step and w step per batch, then evaluation, genotype, history row, JSON file."""
+    def _search(self, run: SearchRun) -> tuple[Genotype, float]:
+        """The method proper (a subclass's hook): DARTS trains one supernet and reads the last genotype."""
+        net = self.build_supernet(run, layers=self.layers)
+        rows = self.train_supernet(net, run, epochs=self.epochs)
+        return run.space.parse(rows[-1]["genotype"]), rows[-1]["valid_acc"]
+
+    def build_supernet(self, run: SearchRun, *, layers: int, edge_ops: EdgeOps | None = None,
+                       skip_dropout: bool = False, stage: int = 0) -> Any:
+        """A supernet of ``run.space`` with this strategy's width; α drawn from (seed, stage)."""
+        from nni_nas_bench.data._seeding import derive_seed
+        from search_spaces.supernet import DartsSupernet
+
+        key = "alpha-init" if stage == 0 else f"alpha-init-{stage}"
+        generator = torch.Generator().manual_seed(derive_seed("darts", key, self.seed))
+        return DartsSupernet(run.space, C=self.channels, num_classes=run.info.num_classes, layers=layers,
+                             stem="cifar" if run.info.image_size == 32 else "imagenet", generator=generator,
+                             edge_ops=edge_ops, skip_dropout=skip_dropout).to(run.device)
+
+    def train_supernet(self, net: Any, run: SearchRun, *, epochs: int, phase: str = "search",
+                       alpha_from: int = 0, before_epoch: Callable[[Any, int], None] | None = None
+                       ) -> list[dict[str, Any]]:
+        """Train ``net`` for ``epochs`` (α steps from epoch ``alpha_from`` on); return this phase's rows.
+
+        Each epoch: the cosine learning rate of this phase, ``before_epoch(net, epoch)`` (a method's
+        per-epoch schedule, e.g. PDARTS's skip dropout), α step and w step per batch, evaluation on the
+        validation half, the genotype, one history row (appended to ``run.history`` and reported), the
+        history JSON and, with a ``checkpoint_dir``, a checkpoint of the phase. A phase whose checkpoint
+        exists resumes after its last saved epoch (a finished phase is only reloaded): a killed search
+        trial restarts where it stopped and gives the same α history as an uninterrupted one.
+        """
         from nni_nas_bench.training.protocol import Protocol
         from nni_nas_bench.training.trainer import evaluate
 
@@ -313,26 +361,31 @@ class DartsStrategy(Strategy):
         a_opt = torch.optim.Adam(alphas, lr=self.alpha_lr, betas=self.alpha_betas,
                                  weight_decay=self.alpha_weight_decay)
         criterion = nn.CrossEntropyLoss()
-        valid_stream = _endless(a_loader)
         eval_protocol = Protocol(precision="fp32", channels_last=False)
-        history: list[dict[str, Any]] = []
-        for epoch in range(self.epochs):
-            lr = cosine_lr(epoch, self.epochs, self.w_lr, self.w_lr_min)
+        rows: list[dict[str, Any]] = []
+        start_epoch = self._resume(run, phase, net, w_opt, a_opt, rows)
+        for epoch in range(start_epoch, epochs):
+            lr = cosine_lr(epoch, epochs, self.w_lr, self.w_lr_min)
             for group in w_opt.param_groups:
                 group["lr"] = lr
-            w_loader.set_epoch(epoch)
+            if before_epoch is not None:
+                before_epoch(net, epoch)
+            update_alpha = epoch >= alpha_from
+            run.w_loader.set_epoch(epoch)
             start = time.perf_counter()
             net.train()
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), dtype=torch.long, device=device)
+            loss_sum = torch.zeros((), device=run.device)
+            correct = torch.zeros((), dtype=torch.long, device=run.device)
             seen = 0
-            for x, y in w_loader:
-                xv, yv = next(valid_stream)
-                # --- α step on a validation batch
-                grads = self.alpha_gradient(net, weights, (x, y), (xv, yv), lr, w_opt, criterion)
-                for a, g in zip(alphas, grads):
-                    a.grad = g
-                a_opt.step()
+            valid_stream = _epoch_stream(run.a_loader, epoch, epochs)
+            for x, y in run.w_loader:
+                if update_alpha:
+                    # --- α step on a validation batch
+                    xv, yv = next(valid_stream)
+                    grads = self.alpha_gradient(net, weights, (x, y), (xv, yv), lr, w_opt, criterion)
+                    for a, g in zip(alphas, grads):
+                        a.grad = g
+                    a_opt.step()
                 # --- w step on the training batch (α frozen: its gradient would be computed for nothing)
                 for a in alphas:
                     a.requires_grad_(False)
@@ -352,25 +405,67 @@ class DartsStrategy(Strategy):
                 seen += y.numel()
             train_loss = loss_sum.item() / max(seen, 1)
             if not math.isfinite(train_loss):
-                raise TrialFailedError(f"DARTS search loss became {train_loss} in epoch {epoch + 1}: it diverged; "
-                                       "lower w_lr or check the input data")
-            valid_acc = evaluate(net, eval_loader, eval_protocol, device)
+                raise TrialFailedError(f"{self.name} search loss became {train_loss} in epoch {epoch + 1}: it "
+                                       "diverged; lower w_lr or check the input data")
+            valid_acc = evaluate(net, run.eval_loader, eval_protocol, run.device)
             seconds = time.perf_counter() - start
             genotype = net.genotype()
             row = {
-                "epoch": epoch + 1, "valid_acc": valid_acc, "train_acc": 100.0 * correct.item() / max(seen, 1),
+                "epoch": len(run.history) + 1, "phase": phase, "phase_epoch": epoch + 1, "alpha_step": update_alpha,
+                "valid_acc": valid_acc, "train_acc": 100.0 * correct.item() / max(seen, 1),
                 "train_loss": train_loss, "lr": lr, "epoch_seconds": seconds, "genotype": genotype.to_text(),
                 "alpha": {"normal": net.alpha_normal.detach().cpu().tolist(),
                           "reduce": net.alpha_reduce.detach().cpu().tolist()},
             }
-            history.append(row)
-            log(f"darts epoch {epoch + 1}/{self.epochs} lr {lr:.4g} train_loss {train_loss:.4f} "
-                f"train_acc {row['train_acc']:.2f} valid_acc {valid_acc:.2f} ({seconds:.1f}s)\n  {genotype}")
-            self._save(output_dir, space, history)
-            if report_epoch is not None:
-                report_epoch({"default": valid_acc, "epoch": epoch + 1, "train_loss": train_loss,
-                              "train_acc": row["train_acc"], "lr": lr, "epoch_seconds": seconds})
-        return history
+            rows.append(row)
+            run.history.append(row)
+            label = self.name if phase == "search" else f"{self.name} {phase}"
+            run.log(f"{label} epoch {epoch + 1}/{epochs} lr {lr:.4g} train_loss {train_loss:.4f} "
+                    f"train_acc {row['train_acc']:.2f} valid_acc {valid_acc:.2f} ({seconds:.1f}s)\n  {genotype}")
+            self._save(run)
+            self._checkpoint(run, phase, net, w_opt, a_opt, rows, epoch + 1)
+            if run.report_epoch is not None:
+                run.report_epoch({"default": valid_acc, "epoch": row["epoch"], "train_loss": train_loss,
+                                  "train_acc": row["train_acc"], "lr": lr, "epoch_seconds": seconds})
+        return rows
+
+    # --------------------------------------------------------------------------------- checkpoints
+    def _checkpoint(self, run: SearchRun, phase: str, net: nn.Module, w_opt: torch.optim.Optimizer,
+                    a_opt: torch.optim.Optimizer, rows: list[dict[str, Any]], epochs_done: int) -> None:
+        """Save the phase after an epoch: supernet (α, masks, fixed rows), optimizers, rows, RNG."""
+        if run.checkpoint_dir is None:
+            return
+        from nni_nas_bench.training.checkpoint import CheckpointStore
+
+        state = {"settings": self.settings, "phase": phase, "epochs_done": epochs_done, "net": net.state_dict(),
+                 "w_opt": w_opt.state_dict(), "a_opt": a_opt.state_dict(), "rows": rows,
+                 "rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None}
+        CheckpointStore(run.checkpoint_dir, _phase_file(phase)).save(state)
+
+    def _resume(self, run: SearchRun, phase: str, net: nn.Module, w_opt: torch.optim.Optimizer,
+                a_opt: torch.optim.Optimizer, rows: list[dict[str, Any]]) -> int:
+        """Load the phase's checkpoint if there is one; return the first epoch still to train."""
+        if run.checkpoint_dir is None:
+            return 0
+        from nni_nas_bench.training.checkpoint import CheckpointStore
+
+        state = CheckpointStore(run.checkpoint_dir, _phase_file(phase)).load()
+        if state is None:
+            return 0
+        if state["settings"] != self.settings:
+            raise ConfigError(f"checkpoint {run.checkpoint_dir} belongs to a search with other settings "
+                              f"({state['settings']}); use another checkpoint_dir or delete it")
+        net.load_state_dict(state["net"])
+        w_opt.load_state_dict(state["w_opt"])
+        a_opt.load_state_dict(state["a_opt"])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], run.device)
+        rows.extend(state["rows"])
+        run.history.extend(state["rows"])
+        run.log(f"{self.name}: resumed {phase} after epoch {state['epochs_done']} from {run.checkpoint_dir}")
+        return int(state["epochs_done"])
 
     def alpha_gradient(self, net: Any, weights: dict[str, torch.Tensor], train_batch: Batch, valid_batch: Batch,
                        lr: float, w_opt: torch.optim.Optimizer, criterion: nn.Module) -> list[torch.Tensor]:
@@ -394,17 +489,16 @@ class DartsStrategy(Strategy):
                                        weight_decay=self.w_weight_decay, momentum=self.w_momentum,
                                        momentum_buffers=momentum_buffers, r=self.unroll_r)
 
-    def _save(self, output_dir: str | Path | None, space: Any, history: list[dict[str, Any]]) -> None:
+    def _save(self, run: SearchRun) -> None:
         """Write the α history (and each epoch's genotype) as JSON, atomically (a reader never sees half a file)."""
-        if output_dir is None:
+        if run.output_dir is None:
             return
-        path = Path(output_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        doc = {"method": self.name, "settings": self.settings, "space": repr(space),
-               "candidate_ops": list(space.candidate_ops), "epochs": history}
-        tmp = path / f".{RESULT_FILE}.tmp"
+        run.output_dir.mkdir(parents=True, exist_ok=True)
+        doc = {"method": self.name, "settings": self.settings, "space": repr(run.space),
+               "candidate_ops": list(run.space.candidate_ops), "epochs": run.history}
+        tmp = run.output_dir / f".{RESULT_FILE}.tmp"
         tmp.write_text(json.dumps(doc, indent=1))
-        os.replace(tmp, path / RESULT_FILE)
+        os.replace(tmp, run.output_dir / RESULT_FILE)
 
 
 # --------------------------------------------------------------------------------------- data
@@ -425,10 +519,20 @@ def _valid_train_loader(split: Any, *, batch_size: int, device: torch.device, cu
     raise ConfigError(f"DARTS needs a TensorSplit or FolderSplit, got {type(split).__name__}")
 
 
-def _endless(loader: Any) -> Iterator[Batch]:
-    """Batches of ``loader`` pass after pass, each pass in its own seeded order."""
-    passes = 0
+def _epoch_stream(loader: Any, epoch: int, epochs: int) -> Iterator[Batch]:
+    """The α batches of one epoch: pass ``epoch`` of ``loader``, then passes ``epoch + k·epochs`` if needed.
+
+    Each epoch's batches depend on the epoch alone (not on what earlier epochs consumed), so a resumed
+    search draws exactly the batches the uninterrupted one would; the extra passes (when the validation
+    half has fewer batches than the training half) never repeat another epoch's first pass.
+    """
+    k = 0
     while True:
-        loader.set_epoch(passes)
+        loader.set_epoch(epoch + k * epochs)
         yield from loader
-        passes += 1
+        k += 1
+
+
+def _phase_file(phase: str) -> str:
+    """Checkpoint file name (without .pt) of a search phase."""
+    return "search-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in phase)
