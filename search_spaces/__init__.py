@@ -19,6 +19,9 @@ from nni_nas_bench.errors import ConfigError, unknown_name_error
 SPACES: dict[str, str] = {
     "darts": "search_spaces.darts:DartsCellSpace",
     "mobilenet_sp": "search_spaces.mobilenet:MobileNetSpace",
+    "enas": "search_spaces.enas:EnasCellSpace",
+    "nao": "search_spaces.nao:NaoCellSpace",
+    "nsganet": "search_spaces.nsganet:NsgaNetCellSpace",
     "nb201": "search_spaces.nb201:NB201Space",
 }
 

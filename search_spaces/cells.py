@@ -99,10 +99,14 @@ class CellNetwork(nn.Module):
     In training mode with ``auxiliary=True`` the forward returns ``(logits, aux_logits)``; otherwise
     the logits. ``drop_path_prob`` is a buffer the trainer sets every epoch (DropPath ramp);
     ``drop_path_enabled`` is set once per run.
+
+    ``channel_increment``: ``None`` is the DARTS schedule (cell width doubles at each reduction); an
+    integer is NSGA-Net's "pyramid" schedule (its ``PyramidNetworkCIFAR``): the width grows by that many
+    channels after every cell and does not double at reductions.
     """
 
     def __init__(self, make_cell: CellFactory, C: int, num_classes: int, layers: int, stem: str = "cifar",
-                 auxiliary: bool = False, stem_multiplier: int = 3):
+                 auxiliary: bool = False, stem_multiplier: int = 3, channel_increment: int | None = None):
         super().__init__()
         if stem not in ("cifar", "imagenet"):
             raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}")
@@ -132,9 +136,11 @@ class CellNetwork(nn.Module):
         self.auxiliary_head: AuxiliaryHead | None = None
         for i in range(layers):
             reduction = i in self.reduction_layers
-            if reduction:
+            if reduction and channel_increment is None:
                 C_cur *= 2
             cell = make_cell(i, reduction, reduction_prev, C_pp, C_p, C_cur)
+            if channel_increment is not None:
+                C_cur += channel_increment
             self.cells.append(cell)
             reduction_prev = reduction
             C_pp, C_p = C_p, cell.out_channels

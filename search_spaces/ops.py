@@ -168,6 +168,23 @@ class Identity(nn.Identity):
     """``skip_connect`` at stride 1; a named class so DropPath can tell it apart from real ops."""
 
 
+class FactorizedConv(nn.Sequential):
+    """``conv_7x1_1x7``: ReLU → 1×k conv → k×1 conv → BN (NASNet's factorised k×k convolution).
+
+    The stride is split over the two convolutions (columns in the first, rows in the second) so that a
+    reduction edge halves both sides.
+    """
+
+    def __init__(self, C: int, kernel: int, stride: int, affine: bool = True):
+        pad = kernel // 2
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C, C, (1, kernel), stride=(1, stride), padding=(0, pad), bias=False),
+            nn.Conv2d(C, C, (kernel, 1), stride=(stride, 1), padding=(pad, 0), bias=False),
+            nn.BatchNorm2d(C, affine=affine),
+        )
+
+
 # ------------------------------------------------------------------------------------------ registry
 @register_op("none")
 def _none(C: int, stride: int, affine: bool) -> nn.Module:
@@ -177,6 +194,11 @@ def _none(C: int, stride: int, affine: bool) -> nn.Module:
 @register_op("skip_connect")
 def _skip(C: int, stride: int, affine: bool) -> nn.Module:
     return Identity() if stride == 1 else FactorizedReduce(C, C, affine)
+
+
+# ENAS and NAO call the same operation ``identity``: one builder, registered under both names so their
+# genotypes read as published.
+register_op("identity")(_skip)
 
 
 def _pool(kind: str, kernel: int) -> OpBuilder:
@@ -213,6 +235,7 @@ for _k in (1, 3, 5, 7, 11):
 # NB201 architecture strings read as published.
 for _k in (1, 3):
     register_op(f"nor_conv_{_k}x{_k}")(_conv(_k))
+register_op("conv_7x1_1x7")(lambda C, stride, affine: FactorizedConv(C, 7, stride, affine))
 register_op("cweight_com")(lambda C, stride, affine: ChannelWeighting(C, stride, affine))
 register_op("shuffle_conv_3x3")(lambda C, stride, affine: ShuffleConv(C, stride, affine))
 
@@ -230,6 +253,11 @@ OP_SETS: dict[str, tuple[str, ...]] = {
              "shuffle_conv_3x3"),
     # NAS-Bench-201 (Dong & Yang 2020), in its index order (an op's position is its code in the table).
     "nb201": ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"),
+    # ENAS micro (Pham et al. 2018) and NAO (Luo et al. 2018): SPEC's five ops, in ENAS's order.
+    "enas": ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity"),
+    # NSGA-Net micro (Lu et al. 2019): its PRIMITIVES, in its order.
+    "nsganet": ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
+                "dil_conv_5x5", "sep_conv_7x7", "conv_7x1_1x7"),
 }
 
 

@@ -1,0 +1,35 @@
+"""The ENAS micro cell space (Pham et al., ICML 2018), as benchmarked by Yang et al. 2020.
+
+Two cells (normal, reduction), 5 intermediate nodes each. A node takes two inputs, each chosen on its
+own among *all* earlier states (the two cell inputs and every earlier node), and applies one of five
+ops to each: ``sep_conv_3x3``, ``sep_conv_5x5``, ``avg_pool_3x3``, ``max_pool_3x3``, ``identity``.
+
+Decisions made here, with the facts behind them:
+
+- The two inputs may be the same state. ENAS's controller samples each input index from its own
+  softmax over the earlier states, with nothing that excludes the index already drawn; the space that
+  was searched therefore contains such nodes, and a uniform sampler must produce them.
+- The cell output concatenates the nodes that no other node of the cell reads (ENAS's rule; the last
+  node is never read, so the output is never empty). The cell inputs are not part of it.
+- ``identity`` is ENAS's name for the skip connection (a factorised reduction on stride-2 edges).
+
+Labels: ``normal/input_2_0``, ``normal/input_2_1``, ``normal/op_2_0``, ``normal/op_2_1``, … (nodes
+numbered from 2 as in DARTS genotypes). The original benchmark's ENAS sampler drew the wrong number of
+ops and restricted inputs to the cell inputs (SPEC "Known defects"); this one samples every decision
+uniformly, and ``tests/test_oneshot_spaces.py`` checks the frequencies.
+"""
+
+from __future__ import annotations
+
+from search_spaces.cell_space import CellSpaceBase
+
+
+class EnasCellSpace(CellSpaceBase):
+    """ENAS micro: independent inputs from any earlier state, output = unused nodes, ENAS's five ops."""
+
+    name = "enas"
+    input_pairs = False
+    concat_unused = True
+
+    def __init__(self, op_set: str = "enas", n_nodes: int = 5):
+        super().__init__(op_set, n_nodes)
