@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -61,9 +62,14 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
     info = get_dataset_info(params["dataset"])
     space = create_space(params["space"], **params.get("space_args", {}))
     genotype = space.parse(params["genotype"])
+    # Spaces with a hardware model (Single-Path NAS's) predict the latency; computed before training, so a
+    # missing latency table fails the trial at once.
+    hardware = {"latency_ms": space.latency_ms(genotype)} if hasattr(space, "latency_ms") else {}
     device_ = resolve_device(device)
     log(f"trial: {params.get('role', '?')} {params.get('method', '?')} on {info.name}, protocol "
         f"{protocol.name}, seed {protocol.seed}, device {device_}\n  {genotype}")
+    # Where this machine's code and data are: on a remote worker both differ from the submitting machine.
+    log(f"  code {Path(__file__).resolve().parent}, data root {Path(data_root).resolve()}")
 
     split = load_split(info.name, data_root, "final", seed=protocol.seed, subset=protocol.subset,
                        download=download)
@@ -83,7 +89,7 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
                     report=report_epoch, checkpoint=store, log=log)
     identity = {k: params[k] for k in IDENTITY if k in params}
     return {
-        **metrics, **identity,
+        **metrics, **identity, **hardware,
         "genotype": genotype.to_text(),
         "train_seed": protocol.seed,
         "protocol_name": protocol.name,
@@ -92,6 +98,36 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
         "space_args": json.dumps(space.settings, sort_keys=True),
         "code_version": code_version(),
     }
+
+
+def missing_data_root_message(data_root: Path, from_flag: bool) -> str:
+    """Why a data root is missing, said in the first seconds of the trial and naming the machine.
+
+    On a remote worker the data root is that machine's setting, so the message names the host and where
+    the path came from; a YAML copied from the submitting machine is the usual cause.
+    """
+    from nni_nas_bench.data import DATA_ROOT_ENV
+
+    source = ("--data-root in the trial command" if from_flag
+              else f"${DATA_ROOT_ENV}" if os.environ.get(DATA_ROOT_ENV) else "the default (no --data-root, no "
+              f"${DATA_ROOT_ENV})")
+    return (f"data root {data_root} (from {source}) does not exist on this machine ({socket.gethostname()}): "
+            f"set {DATA_ROOT_ENV} in the environment of the machine that runs the trials (remote workers: see "
+            "experiments/remote/README.md) or pass an existing folder as --data-root")
+
+
+def out_of_memory_message(exc: BaseException, params: dict[str, Any]) -> str:
+    """One line for a CUDA out-of-memory error: what ran out, at which size, and the three fixes.
+
+    OOM is the failure GPU packing causes (several trials per GPU, or a GPU shared with other jobs), so
+    the message names the NNI settings that control packing beside the protocol's batch size.
+    """
+    protocol = params.get("protocol") if isinstance(params.get("protocol"), dict) else {}
+    size = ", ".join(f"{k} {protocol[k]}" for k in ("batch_size", "channels", "layers") if k in protocol)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (f"out of GPU memory ({params.get('role', 'trial')}{', ' + size if size else ''}): {first}; "
+            "lower protocol.batch_size, pack fewer trials per GPU (maxTrialNumberPerGpu, trialConcurrency), "
+            "or set useActiveGpu: false so trials do not share a GPU with other jobs")
 
 
 def _load_params(text: str) -> dict[str, Any]:
@@ -119,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     in_nni = "NNI_PLATFORM" in os.environ
+    params: dict[str, Any] = {}
     try:
         if args.params is not None:
             params = _load_params(args.params)
@@ -140,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             # at once, so the experiment completes and the DB shows which search seed has no result.
             raise TrialFailedError(f"nothing to train: {params['search_failed']}")
         data_root = args.data_root or default_data_root()
+        if not args.download and not Path(data_root).is_dir():
+            raise ConfigError(missing_data_root_message(data_root, from_flag=args.data_root is not None))
         if params.get("role") == "search":
             from nni_nas_bench.search_trial import run_search
 
@@ -153,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             )
     except TrialFailedError as exc:
         print(f"nni-nas-bench: trial failed: {exc}", file=sys.stderr, flush=True)
+        return 3
+    except torch.OutOfMemoryError as exc:
+        print(f"nni-nas-bench: trial failed: {out_of_memory_message(exc, params)}", file=sys.stderr, flush=True)
         return 3
     except NasBenchError as exc:
         print(f"nni-nas-bench: error: {exc}", file=sys.stderr, flush=True)
