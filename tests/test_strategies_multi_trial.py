@@ -122,3 +122,94 @@ def test_nni_engine_driver(space: Any) -> None:
     assert len(strategy.history) == 4 and all(h["metrics"] is not None for h in strategy.history)
     best_sample, best_metrics = strategy.best()
     assert best_metrics["default"] == objective(best_sample)["default"]
+
+
+# Small settings per method, so a 150-query search takes well under a second (weaknas: a few).
+SMALL: dict[str, dict[str, Any]] = {
+    "random_search": {},
+    "evolution": {"population": 20, "sample_size": 5},
+    "nsganet": {"population": 20, "generations": 7, "offspring": 20},
+    "weaknas": {"initial": 20, "per_iteration": 10, "top_k": 20, "pool_size": 200, "hidden": 64, "iterations": 50},
+    "reinforce": {},
+    "tpe": {},
+}
+
+
+def test_every_multi_trial_method_has_small_settings() -> None:
+    assert sorted(SMALL) == sorted(multi_trial_names())
+
+
+@pytest.mark.parametrize("name", [n for n in SMALL if n != "random_search"])
+def test_method_beats_random_search(name: str, space: Any) -> None:
+    """Mean best over 3 seeds, 150 queries each, above random search's with the same seeds and budget."""
+    def mean_best(method: str, settings: dict[str, Any]) -> float:
+        return float(np.mean([create_strategy(method, budget=150, seed=seed, **settings)
+                              .search(space, objective).best_metrics["default"] for seed in range(3)]))
+
+    random_best = mean_best("random_search", {})
+    best = mean_best(name, SMALL[name])
+    assert best > random_best + 5, f"{name}: {best:.1f} vs random search {random_best:.1f}"
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_seeded_search_is_reproducible(name: str, space: Any) -> None:
+    """Same seed and evaluations -> same history (also with concurrent asks); another seed -> another."""
+    def history(seed: int) -> list[Any]:
+        strategy = create_strategy(name, budget=45, seed=seed, **SMALL[name])
+        result = strategy.search(space, objective, batch_size=4)
+        assert result.num_queries == 45
+        space.mutables.check_contains(result.best_sample)
+        return [(h["sample"], h["metrics"]) for h in result.history]
+
+    first = history(1)
+    assert history(1) == first
+    assert history(2) != first
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_failures_spend_budget_and_are_not_results(name: str, space: Any) -> None:
+    """Every third evaluation fails: the budget still ends the search, and the pick is a real result."""
+    calls = []
+
+    def flaky(sample: dict[str, Any]) -> dict[str, Any] | None:
+        calls.append(sample)
+        return None if len(calls) % 3 == 0 else objective(sample)
+
+    result = create_strategy(name, budget=40, seed=0, **SMALL[name]).search(space, flaky, batch_size=2)
+    assert len(calls) == 40 and sum(h["metrics"] is None for h in result.history) == 13
+    assert result.best_metrics == objective(result.best_sample)
+
+
+# ------------------------------------------------------------------------------ NSGA-II
+def test_non_dominated_sort_and_crowding() -> None:
+    from nni_nas_bench.strategies.nsganet import crowding_distance, non_dominated_sort
+
+    # Minimised objectives (-accuracy, flops).
+    points = np.array([[-90, 10], [-80, 5], [-70, 1], [-85, 9], [-80, 10], [-60, 12], [-90, 10]], dtype=float)
+    fronts = non_dominated_sort(points)
+    assert fronts == [[0, 1, 2, 3, 6], [4], [5]]
+    distance = crowding_distance(points[[2, 1, 3, 0]])  # one front: boundaries infinite
+    assert np.isinf(distance[[0, 3]]).all()
+    # Interior points: sum over objectives of the neighbours' gap / the front's span.
+    assert distance[1] == pytest.approx((85 - 70) / 20 + (9 - 1) / 9)
+    assert distance[2] == pytest.approx((90 - 80) / 20 + (10 - 5) / 9)
+    assert np.isinf(crowding_distance(points[:2])).all()
+
+
+def test_nsganet_budget_and_pareto_pick(space: Any) -> None:
+    assert create_strategy("nsganet").budget == 40 + 30 * 20  # SPEC: population 40, 30 generations × 20
+    strategy = create_strategy("nsganet", population=4, generations=1, offspring=2, seed=0)
+    strategy.start(space)
+    first = [strategy.ask() for _ in range(4)]
+    assert strategy.ask() is None  # the initial population must be evaluated first
+    for sample, (acc, flops) in zip(first, [(90, 10), (90, 5), (80, 1), (95, 50)]):
+        strategy.tell(sample, {"default": acc, "flops": flops})
+    offspring = [strategy.ask(), strategy.ask()]
+    assert strategy.ask() is None and strategy.done()
+    for sample in offspring:
+        strategy.tell(sample, None)
+    assert strategy.best() == (first[3], {"default": 95, "flops": 50})
+    with pytest.raises(ConfigError, match="needs FLOPs"):
+        other = create_strategy("nsganet", seed=0)
+        other.start(space)
+        other.tell(other.ask(), {"default": 50.0})

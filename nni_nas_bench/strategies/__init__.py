@@ -23,7 +23,13 @@ from nni_nas_bench.errors import ConfigError, unknown_name_error
 STRATEGIES: dict[str, str] = {
     "cnas": "nni_nas_bench.strategies.cnas:CnasStrategy",
     "darts": "nni_nas_bench.strategies.darts:DartsStrategy",
+    "evolution": "nni_nas_bench.strategies.evolution:RegularizedEvolutionStrategy",
+    "nsganet": "nni_nas_bench.strategies.nsganet:NsgaNetStrategy",
     "random_search": "nni_nas_bench.strategies.random_search:RandomSearchStrategy",
+    "reinforce": "nni_nas_bench.strategies.reinforce:ReinforceStrategy",
+    "single_path": "nni_nas_bench.strategies.single_path:SinglePathStrategy",
+    "tpe": "nni_nas_bench.strategies.tpe:TpeStrategy",
+    "weaknas": "nni_nas_bench.strategies.weaknas:WeakNasStrategy",
 }
 _LOADED: dict[str, type] = {}
 
