@@ -1,0 +1,260 @@
+"""Every multi-trial strategy on NAS-Bench-201, R seeded runs each, in-process: the tabular table.
+
+For each method × dataset × run ``r`` (seed ``seed + r``): a fresh strategy
+``create_strategy(method, seed=..., budget=..., **settings)`` searches the NB201 space with a
+:class:`~nni_nas_bench.tabular.evaluator.TabularEvaluator` (search signal: the dataset's validation
+accuracy with seeded seed-noise; the reported accuracy of a cell is its noise-free test accuracy).
+Runs are spread over worker processes; each loads the tables once.
+
+Outputs (:class:`TabularResult`, written by :func:`write_outputs`):
+
+- ``curves``: one row per query of every run (schema in :mod:`analysis.tabular`), summarised into
+  ``curves_by_query.csv`` / ``curves_by_seconds.csv`` (mean and 95% interval over runs) and figures;
+- ``runs``: one row per run: the final pick (index, cell, search-signal and test accuracy), its
+  simulated search cost, and ``queries_to_optimum`` (the query that first evaluated the space's best
+  cell by the noise-free search metric; NaN when the budget did not reach it);
+- ``trials``: the same runs in the trial-DB schema of :mod:`analysis.trial_db` (role ``searched``,
+  ``final_acc`` = test accuracy) plus K uniformly drawn cells per dataset (role ``random``), so
+  :func:`analysis.stats.ri_table` computes RI against K random samples exactly as for trained runs;
+- ``summary``: per method × dataset: mean / std of the picks' test accuracy, RI vs the mean of the whole
+  space and vs the K random samples (with bootstrap interval), queries to the optimum (fraction of runs
+  that found it, median), simulated GPU-hours, and the wall time of the runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nni_nas_bench.errors import ConfigError
+
+SEARCH_DATASETS = ("cifar10-valid", "cifar100", "ImageNet16-120")
+
+
+def multi_trial_strategies() -> list[str]:
+    """Registered strategies that search by evaluating architectures (``kind == 'multi_trial'``)."""
+    from nni_nas_bench.strategies import get_strategy_class, list_strategies
+
+    return [name for name in list_strategies() if getattr(get_strategy_class(name), "kind", None) == "multi_trial"]
+
+
+@dataclass
+class RunSpec:
+    """What one worker task runs: ``runs`` seeds of one method on one dataset."""
+
+    method: str
+    dataset: str
+    seeds: list[int]
+    budget: int
+    metric: str
+    noise: bool
+    root: str | None
+    source: str
+    settings: dict[str, Any]
+
+
+def _run_chunk(spec: RunSpec) -> list[dict[str, Any]]:
+    """Run one chunk of seeded searches; return per-run arrays (small enough to send between processes)."""
+    import torch
+
+    from nni_nas_bench.data._seeding import derive_seed
+    from nni_nas_bench.strategies import create_strategy
+    from nni_nas_bench.tabular.evaluator import TabularEvaluator
+    from search_spaces import create_space
+
+    torch.set_num_threads(1)
+    space = create_space("nb201")
+    evaluator = TabularEvaluator(spec.dataset, spec.metric, noise=spec.noise, root=spec.root, source=spec.source)
+    optimum = evaluator.optimum()
+    out = []
+    for seed in spec.seeds:
+        evaluator.reset(derive_seed("tabular-noise", spec.dataset, seed) % 2**32)
+        strategy = create_strategy(spec.method, seed=seed, budget=spec.budget, **spec.settings)
+        tic = time.perf_counter()
+        result = strategy.search(space, evaluator)
+        wall = time.perf_counter() - tic
+        n = len(result.history)
+        value, test, secs, index = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n), np.full(n, -1)
+        for k, entry in enumerate(result.history):
+            m = entry.get("metrics")
+            if isinstance(m, dict) and m.get("default") is not None and np.isfinite(m["default"]):
+                value[k], test[k], secs[k], index[k] = m["default"], m["test_acc"], m["seconds"], m["index"]
+        pick = result.best_metrics
+        hits = np.flatnonzero(index == optimum)
+        out.append({
+            "method": spec.method, "dataset": spec.dataset, "run": seed, "value": value, "test": test,
+            "seconds": np.cumsum(secs), "pick_index": int(pick["index"]), "pick_value": float(pick["default"]),
+            "pick_test": float(pick["test_acc"]), "arch": result.genotype.to_text(),
+            "queries_to_optimum": float(hits[0] + 1) if len(hits) else np.nan, "wall_seconds": wall,
+            "search_seconds": float(evaluator.clock), "queries": n,
+        })
+    return out
+
+
+def _incumbent(value: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running best search signal and the test accuracy of the cell holding it (first one on ties)."""
+    filled = np.where(np.isnan(value), -np.inf, value)
+    best = np.maximum.accumulate(filled)
+    is_new = np.concatenate([[True], best[1:] > best[:-1]]) & np.isfinite(filled)
+    holder = np.maximum.accumulate(np.where(is_new, np.arange(len(value)), -1))
+    inc_test = np.where(holder >= 0, test[np.maximum(holder, 0)], np.nan)
+    return np.where(np.isfinite(best), best, np.nan), inc_test
+
+
+@dataclass
+class TabularResult:
+    """Every run's curve, final pick and the per-method summary (see the module docstring)."""
+
+    curves: pd.DataFrame
+    runs: pd.DataFrame
+    trials: pd.DataFrame
+    summary: pd.DataFrame
+    settings: dict[str, Any]
+
+
+def run_tabular(methods: Sequence[str] | None = None, datasets: Sequence[str] = SEARCH_DATASETS, *, runs: int = 100,
+                budget: int = 1000, metric: str = "valid", noise: bool = True, num_random: int = 100, seed: int = 0,
+                root: str | Path | None = None, source: str = "csv", workers: int | None = None,
+                settings: dict[str, dict[str, Any]] | None = None, n_boot: int = 2000) -> TabularResult:
+    """Run the table; ``settings`` maps a method to extra strategy settings (its defaults otherwise)."""
+    from nni_nas_bench.tabular.table import dataset_name, load_table
+
+    methods = list(methods) if methods else multi_trial_strategies()
+    known = multi_trial_strategies()
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise ConfigError(f"not multi-trial strategies: {unknown}; choose among {', '.join(known)}")
+    datasets = [dataset_name(d) for d in datasets]
+    for dataset in datasets:
+        load_table(dataset, root, source).metric(metric)  # a missing table or metric fails here, once
+    if runs < 1 or budget < 1:
+        raise ConfigError(f"runs and budget must be >= 1, got runs={runs}, budget={budget}")
+    settings = settings or {}
+    workers = workers or min(os.cpu_count() or 1, 8)
+    chunk = -(-runs // 4)  # 4 tasks per method × dataset: slow and fast methods balance over the workers
+    specs = [RunSpec(m, d, list(range(seed + s, seed + min(s + chunk, runs))), budget, metric, noise,
+                     None if root is None else str(root), source, dict(settings.get(m, {})))
+             for m in methods for d in datasets for s in range(0, runs, chunk)]
+    tic = time.perf_counter()
+    if workers > 1:
+        import multiprocessing
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            chunks = list(pool.map(_run_chunk, specs))
+    else:
+        chunks = [_run_chunk(s) for s in specs]
+    wall = time.perf_counter() - tic
+    records = [r for c in chunks for r in c]
+    curves = _curves(records)
+    runs_df = pd.DataFrame([{k: v for k, v in r.items() if k not in ("value", "test", "seconds")} for r in records])
+    trials = _trial_rows(runs_df, datasets, num_random, seed, root, source)
+    summary = _summary(runs_df, trials, datasets, root, source, n_boot, seed)
+    run_settings = {"methods": methods, "datasets": datasets, "runs": runs, "budget": budget, "metric": metric,
+                    "noise": noise, "num_random": num_random, "seed": seed, "source": source, "workers": workers,
+                    "root": None if root is None else str(root), "strategy_settings": settings,
+                    "wall_seconds": wall, "queries": int(runs_df["queries"].sum())}
+    return TabularResult(curves, runs_df, trials, summary, run_settings)
+
+
+def _curves(records: list[dict[str, Any]]) -> pd.DataFrame:
+    frames = []
+    for r in records:
+        value, test = _incumbent(r["value"], r["test"])
+        n = len(value)
+        frames.append(pd.DataFrame({"method": r["method"], "dataset": r["dataset"], "run": r["run"],
+                                    "query": np.arange(1, n + 1), "seconds": r["seconds"], "value": value,
+                                    "test_acc": test}))
+    curves = pd.concat(frames, ignore_index=True)
+    for column in ("method", "dataset"):
+        curves[column] = curves[column].astype("category")
+    return curves
+
+
+def _trial_rows(runs: pd.DataFrame, datasets: Sequence[str], num_random: int, seed: int, root: Any,
+                source: str) -> pd.DataFrame:
+    """Searched picks and K random cells as rows of the trial-DB schema (origin 'tabular')."""
+    from nni_nas_bench.tabular.table import load_table
+    from search_spaces import create_space
+
+    space = create_space("nb201")
+    rows = [{"role": "searched", "method": r.method, "dataset": r.dataset, "space": "nb201", "genotype": r.arch,
+             "search_seed": r.run, "final_acc": r.pick_test, "best_acc": r.pick_test, "arch_index": None,
+             "search_seconds": r.search_seconds, "status": "SUCCEEDED", "complete": True, "failed": False,
+             "origin": "tabular"} for r in runs.itertuples()]
+    for dataset in datasets:
+        table = load_table(dataset, root, source)
+        rng = np.random.RandomState(seed)
+        for k in range(num_random):
+            arch = space.to_genotype(space.random_sample(rng))
+            rows.append({"role": "random", "method": "random", "dataset": dataset, "space": "nb201",
+                         "genotype": arch.to_text(), "arch_index": k, "arch_seed": seed,
+                         "final_acc": float(table.test[table.index_of(arch)]), "status": "SUCCEEDED",
+                         "complete": True, "failed": False, "origin": "tabular"})
+    from analysis.trial_db import ALL_COLUMNS
+
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=[c for c in ALL_COLUMNS if c in frame.columns or c in ("protocol", "space_args")])
+
+
+def _summary(runs: pd.DataFrame, trials: pd.DataFrame, datasets: Sequence[str], root: Any, source: str,
+             n_boot: int, seed: int) -> pd.DataFrame:
+    from analysis.stats import ri_table
+    from nni_nas_bench.tabular.table import load_table
+
+    ri = ri_table(trials, "final", n_boot=n_boot, seed=seed).set_index(["dataset", "method"])
+    rows = []
+    for (dataset, method), group in runs.groupby(["dataset", "method"], sort=True):
+        table = load_table(dataset, root, source)
+        space_mean, best = float(table.test.mean()), float(table.test.max())
+        acc = group["pick_test"].to_numpy(float)
+        hits = group["queries_to_optimum"].dropna()
+        r = ri.loc[(dataset, method)] if (dataset, method) in ri.index else None
+        rows.append({
+            "dataset": dataset, "method": method, "runs": len(group), "test_mean": acc.mean(),
+            "test_std": acc.std(ddof=1) if len(acc) > 1 else np.nan, "space_mean": space_mean, "space_best": best,
+            "ri_space": 100 * (acc.mean() - space_mean) / space_mean,
+            "random_mean": None if r is None else r["random_mean"], "ri_random": None if r is None else r["ri"],
+            "ri_random_low": None if r is None else r["ri_low"], "ri_random_high": None if r is None else r["ri_high"],
+            "found_optimum": len(hits) / len(group), "queries_to_optimum_median": hits.median() if len(hits) else None,
+            "search_gpu_hours_mean": group["search_seconds"].mean() / 3600, "wall_seconds": group["wall_seconds"].sum(),
+        })
+    return pd.DataFrame(rows)
+
+
+def write_outputs(result: TabularResult, out_dir: str | Path, figures: bool = True,
+                  full_curves: bool = False) -> list[Path]:
+    """CSV tables (+ figures, + the per-query curves of every run if asked) and ``settings.json``."""
+    from analysis.tabular import curves_by_query, curves_by_seconds, write_curve_figures
+    from nni_nas_bench.tabular.table import load_table
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    by_query, by_seconds = curves_by_query(result.curves), curves_by_seconds(result.curves)
+    paths = []
+    for name, frame in (("curves_by_query", by_query), ("curves_by_seconds", by_seconds), ("runs", result.runs),
+                        ("trials", result.trials), ("summary", result.summary)):
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        paths.append(path)
+    if full_curves:
+        path = out / "curves.csv.gz"
+        result.curves.to_csv(path, index=False)
+        paths.append(path)
+    path = out / "settings.json"
+    path.write_text(json.dumps(result.settings, indent=1, default=str))
+    paths.append(path)
+    if figures:
+        settings = result.settings
+        optimum = {d: float(load_table(d, settings["root"], settings["source"]).test.max())
+                   for d in settings["datasets"]}
+        paths += write_curve_figures(by_query, by_seconds, out, optimum)
+    return paths
