@@ -86,7 +86,8 @@ def curves_by_seconds(curves: pd.DataFrame, points: int = 200) -> pd.DataFrame:
 def curve_figure(summary: pd.DataFrame, x: str = "query", optimum: dict[str, float] | None = None) -> Figure:
     """One panel per dataset: mean best-found test accuracy per method with its 95% band (log x axis).
 
-    ``optimum`` (dataset → accuracy) draws the best test accuracy of the space as a dashed line.
+    ``optimum`` (dataset → accuracy) draws the best test accuracy of the space as a dashed line. Points
+    where fewer than half of the runs have a value (the first simulated seconds) are not drawn.
     """
     import matplotlib
 
@@ -98,6 +99,8 @@ def curve_figure(summary: pd.DataFrame, x: str = "query", optimum: dict[str, flo
     for ax, dataset in zip(axes[0], datasets):
         data = summary[summary["dataset"] == dataset]
         for method, group in data.groupby("method", sort=True):
+            # Early times where fewer than half of the runs have finished a query would plot the luck of a few.
+            group = group[group["n"] >= 0.5 * group["n"].max()]
             line = ax.plot(group[x], group["mean"], label=method, lw=1.4)[0]
             ax.fill_between(group[x], group["ci_low"], group["ci_high"], color=line.get_color(), alpha=0.2, lw=0)
         if optimum and dataset in optimum:

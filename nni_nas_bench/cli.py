@@ -2,6 +2,7 @@
 
     nas-bench check experiments/cifar10/random.yml [...]   # NNI's validation + the tuner's settings
     nas-bench report ~/nni-experiments --out report/        # RI, baseline, figures, provenance from trial DBs
+    nas-bench tabular --out tabular/ --data-root ../shared/data  # multi-trial strategies on NAS-Bench-201
 """
 
 from __future__ import annotations
@@ -34,7 +35,35 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples for the RI interval")
     report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     report.add_argument("--no-progress", action="store_true", help="never print read progress")
+    tabular = sub.add_parser("tabular", help="every multi-trial strategy on NAS-Bench-201's tables, R seeded runs each")
+    tabular.add_argument("--out", required=True, help="folder for the CSV tables, figures and settings.json")
+    tabular.add_argument("--methods", nargs="*", default=None, help="strategies (default: every multi-trial one)")
+    tabular.add_argument("--datasets", nargs="*", default=["cifar10-valid", "cifar100", "ImageNet16-120"])
+    tabular.add_argument("--runs", type=int, default=100, help="seeded runs per method and dataset (R)")
+    tabular.add_argument("--budget", type=int, default=1000, help="queries per run")
+    tabular.add_argument("--metric", choices=["valid", "test"], default="valid", help="the search signal")
+    tabular.add_argument("--no-noise", action="store_true", help="search on the seed-mean instead of a seed draw")
+    tabular.add_argument("--num-random", type=int, default=100, help="K random cells per dataset for RI")
+    tabular.add_argument("--seed", type=int, default=0, help="run r uses seed + r")
+    tabular.add_argument("--data-root", default=None, help="folder holding nas-bench-201/ (or the tables)")
+    tabular.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
     args = parser.parse_args(argv)
+
+    if args.command == "tabular":
+        from nni_nas_bench.tabular.runner import run_tabular, write_outputs
+
+        try:
+            result = run_tabular(args.methods, args.datasets, runs=args.runs, budget=args.budget, metric=args.metric,
+                                 noise=not args.no_noise, num_random=args.num_random, seed=args.seed,
+                                 root=args.data_root, workers=args.workers)
+            files = write_outputs(result, args.out)
+        except NasBenchError as exc:
+            print(f"nas-bench tabular: error: {exc}", file=sys.stderr)
+            return 1
+        print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        for path in files:
+            print(path)
+        return 0
 
     if args.command == "report":
         from analysis.report import report_command
