@@ -58,6 +58,7 @@ def run_search(params: dict[str, Any], *, data_root: str | Path, device: str = "
         "default": result.valid_acc,
         "genotype": result.genotype.to_text(),
         "search_seconds": result.search_seconds,
+        **({"latency_ms": space.latency_ms(result.genotype)} if hasattr(space, "latency_ms") else {}),
         "epochs": len(result.alpha_history),
         # JSON text, not nested dicts: NNI's web UI shows flat metric values only.
         "search": json.dumps(strategy.settings, sort_keys=True),

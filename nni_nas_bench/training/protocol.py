@@ -130,6 +130,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "pdarts": {"batch_size": 128, "drop_path": 0.3},
     "manas": {"batch_size": 128},
     "cnas": {"label_smoothing": 0.1, "drop_path": 0.25},
+    # Single-Path NAS's MobileNetV2 chain (space 'mobilenet_sp') with the DARTS recipe: width 1.0 (32 stem
+    # channels), its fixed 22 layers, no auxiliary head (the chain has none); DropPath on residual branches.
+    "single_path": {"channels": 32, "layers": 22, "auxiliary_weight": 0.0},
     "enas": {"layers": 17, "epochs": 630, "batch_size": 144, "lr": 0.05, "lr_min": 0.001,
              "lr_schedule": "cosine_restarts", "restart_period": 10, "restart_mult": 2},
     # A CPU-sized protocol to see the whole loop work in minutes (not a benchmark result).
