@@ -89,9 +89,11 @@ class MixedOp(nn.Module):
         self.columns = list(range(len(ops))) if columns is None else [int(c) for c in columns]
         if len(self.columns) != len(ops):
             raise ValueError(f"columns {self.columns} do not match ops {list(op_names)}")
-        self._active = [i for i, op in enumerate(ops) if not isinstance(op, Zero)]
-        if not self._active:
-            raise ValueError(f"a mixed edge needs at least one op besides 'none', got {list(op_names)}")
+        # An edge of only 'none' is a cut edge (StacNAS's second stage keeps just its chosen edges): its
+        # Zero op is then computed once, to give the node a zero tensor of the right shape.
+        self._active = [i for i, op in enumerate(ops) if not isinstance(op, Zero)] or [0]
+        if not ops:
+            raise ValueError("a mixed edge needs at least one op")
         self._weights = weights
         self.row = row
 

@@ -23,11 +23,14 @@ from nni_nas_bench.errors import ConfigError, unknown_name_error
 STRATEGIES: dict[str, str] = {
     "cnas": "nni_nas_bench.strategies.cnas:CnasStrategy",
     "darts": "nni_nas_bench.strategies.darts:DartsStrategy",
+    "darts_pt": "nni_nas_bench.strategies.darts_pt:DartsPtStrategy",
     "evolution": "nni_nas_bench.strategies.evolution:RegularizedEvolutionStrategy",
     "nsganet": "nni_nas_bench.strategies.nsganet:NsgaNetStrategy",
+    "pdarts": "nni_nas_bench.strategies.pdarts:PdartsStrategy",
     "random_search": "nni_nas_bench.strategies.random_search:RandomSearchStrategy",
     "reinforce": "nni_nas_bench.strategies.reinforce:ReinforceStrategy",
     "single_path": "nni_nas_bench.strategies.single_path:SinglePathStrategy",
+    "stacnas": "nni_nas_bench.strategies.stacnas:StacNasStrategy",
     "tpe": "nni_nas_bench.strategies.tpe:TpeStrategy",
     "weaknas": "nni_nas_bench.strategies.weaknas:WeakNasStrategy",
 }

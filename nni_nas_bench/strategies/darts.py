@@ -340,11 +340,12 @@ class DartsStrategy(Strategy):
                              edge_ops=edge_ops, skip_dropout=skip_dropout).to(run.device)
 
     def train_supernet(self, net: Any, run: SearchRun, *, epochs: int, phase: str = "search",
-                       alpha_from: int = 0, before_epoch: Callable[[Any, int], None] | None = None
-                       ) -> list[dict[str, Any]]:
+                       alpha_from: int = 0, before_epoch: Callable[[Any, int], None] | None = None,
+                       lr_range: tuple[float, float] | None = None) -> list[dict[str, Any]]:
         """Train ``net`` for ``epochs`` (α steps from epoch ``alpha_from`` on); return this phase's rows.
 
-        Each epoch: the cosine learning rate of this phase, ``before_epoch(net, epoch)`` (a method's
+        Each epoch: the cosine learning rate of this phase (``lr_range`` = (start, end), default
+        (``w_lr``, ``w_lr_min``)), ``before_epoch(net, epoch)`` (a method's
         per-epoch schedule, e.g. PDARTS's skip dropout), α step and w step per batch, evaluation on the
         validation half, the genotype, one history row (appended to ``run.history`` and reported), the
         history JSON and, with a ``checkpoint_dir``, a checkpoint of the phase. A phase whose checkpoint
@@ -365,7 +366,7 @@ class DartsStrategy(Strategy):
         rows: list[dict[str, Any]] = []
         start_epoch = self._resume(run, phase, net, w_opt, a_opt, rows)
         for epoch in range(start_epoch, epochs):
-            lr = cosine_lr(epoch, epochs, self.w_lr, self.w_lr_min)
+            lr = cosine_lr(epoch, epochs, *(lr_range or (self.w_lr, self.w_lr_min)))
             for group in w_opt.param_groups:
                 group["lr"] = lr
             if before_epoch is not None:
