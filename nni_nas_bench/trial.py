@@ -179,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         data_root = args.data_root or default_data_root()
         if not args.download and not Path(data_root).is_dir():
             raise ConfigError(missing_data_root_message(data_root, from_flag=args.data_root is not None))
-        if params.get("role") == "search":
+        if params.get("tabular") is not None and params.get("role") != "search":
+            # NAS-Bench-201 tabular mode: look the cell up in the table instead of training it.
+            from nni_nas_bench.tabular.trial import run_tabular_trial
+
+            metrics = run_tabular_trial(params, data_root=data_root)
+        elif params.get("role") == "search":
             from nni_nas_bench.search_trial import run_search
 
             metrics = run_search(params, data_root=data_root, device=args.device,
