@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nni_nas_bench.errors import ConfigError
+from nni_nas_bench.training_services import check_training_service
 from nni_nas_bench.yaml_file import read_yaml
 
 
@@ -35,6 +36,10 @@ def check_experiment(path: str | Path) -> Any:
         config.validate()
     except Exception as exc:  # NNI raises ValueError, AssertionError, TypeError, ...
         raise ConfigError(f"{path}: NNI rejects this config: {exc}") from None
+    try:
+        check_training_service(config.canonical_copy())
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     tuner = data.get("tuner") or {}
     class_name = tuner.get("className")
     if not class_name:
