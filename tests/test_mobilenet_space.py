@@ -156,3 +156,32 @@ def test_build_network_rejects_cell_network_settings() -> None:
     with pytest.raises(ConfigError, match="auxiliary"):
         space.build_network(space.sample(0), auxiliary=True)
     assert space.build_network(space.sample(0), C=8, layers=22) is not None
+
+
+def test_random_trial_of_the_space_trains_and_reports_latency(synthetic_root: Path, cache_dir: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benchmark's random-architecture parameters for this space run through the real trial entry."""
+    from nni_nas_bench.training import from_dict
+    from nni_nas_bench.trial import run_trial
+    from nni_nas_bench.tuners.random_baseline import random_trial_parameters
+
+    monkeypatch.setenv("NNB_CACHE_DIR", str(cache_dir))
+    args = {"latency_table": str(synthetic_table(tmp_path / "t.json", fixed=2.0))}
+    space = create_space("mobilenet_sp", **args)
+    protocol = from_dict({"preset": "single_path", "epochs": 1, "batch_size": 10, "channels": 8, "subset": 2,
+                          "eval_batch_size": 50}).to_dict()
+    params = random_trial_parameters(space, "mobilenet_sp", args, "cifar10", 0, 1, protocol)
+    metrics = run_trial(params, data_root=synthetic_root, device="cpu", log=lambda _: None)
+    assert metrics["genotype"] == space.sample(np.random.RandomState([0, 1])).to_text()
+    assert metrics["latency_ms"] == pytest.approx(space.latency_ms(space.parse(metrics["genotype"])))
+    assert 0 <= metrics["default"] <= 100
+
+
+def test_nni_model_space_freezes_to_the_child_network() -> None:
+    from search_spaces.model_space import CellModelSpace
+
+    model_space = CellModelSpace("mobilenet_sp", C=8, stem="cifar", num_classes=10)
+    sample = model_space.space.random_sample(np.random.RandomState(0))
+    child = model_space.freeze(sample)
+    assert child.genotype == model_space.space.to_genotype(sample)
+    assert child(torch.randn(1, 3, 32, 32)).shape == (1, 10)
