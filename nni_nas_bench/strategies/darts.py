@@ -335,9 +335,17 @@ class DartsStrategy(Strategy):
 
         key = "alpha-init" if stage == 0 else f"alpha-init-{stage}"
         generator = torch.Generator().manual_seed(derive_seed("darts", key, self.seed))
+        stem = "cifar" if run.info.image_size == 32 else "imagenet"
+        if hasattr(run.space, "build_supernet"):
+            # A space with its own supernet (NB201: fixed reduction blocks, one α shared by all cells).
+            if edge_ops is not None or skip_dropout:
+                raise ConfigError(f"{self.name} prunes or drops edges of the DARTS cell supernet; space "
+                                  f"{run.space.name!r} builds its own supernet: search it with darts")
+            return run.space.build_supernet(C=self.channels, num_classes=run.info.num_classes, layers=layers,
+                                            stem=stem, generator=generator).to(run.device)
         return DartsSupernet(run.space, C=self.channels, num_classes=run.info.num_classes, layers=layers,
-                             stem="cifar" if run.info.image_size == 32 else "imagenet", generator=generator,
-                             edge_ops=edge_ops, skip_dropout=skip_dropout).to(run.device)
+                             stem=stem, generator=generator, edge_ops=edge_ops,
+                             skip_dropout=skip_dropout).to(run.device)
 
     def train_supernet(self, net: Any, run: SearchRun, *, epochs: int, phase: str = "search",
                        alpha_from: int = 0, before_epoch: Callable[[Any, int], None] | None = None,
