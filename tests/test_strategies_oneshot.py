@@ -38,6 +38,9 @@ TINY: dict[str, dict[str, Any]] = {
     "darts_pt": {"space": ("darts", {"n_nodes": 2}),
                  "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "finetune_epochs": 0,
                               **_DATA}},
+    "enas": {"space": ("enas", {}),
+             "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "controller_steps": 2,
+                          "final_samples": 2, **_DATA}},
 }
 
 

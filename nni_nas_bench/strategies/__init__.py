@@ -24,6 +24,7 @@ STRATEGIES: dict[str, str] = {
     "cnas": "nni_nas_bench.strategies.cnas:CnasStrategy",
     "darts": "nni_nas_bench.strategies.darts:DartsStrategy",
     "darts_pt": "nni_nas_bench.strategies.darts_pt:DartsPtStrategy",
+    "enas": "nni_nas_bench.strategies.enas:EnasStrategy",
     "evolution": "nni_nas_bench.strategies.evolution:RegularizedEvolutionStrategy",
     "nsganet": "nni_nas_bench.strategies.nsganet:NsgaNetStrategy",
     "pdarts": "nni_nas_bench.strategies.pdarts:PdartsStrategy",

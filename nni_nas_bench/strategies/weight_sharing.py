@@ -1,0 +1,310 @@
+"""What ENAS, NAO and MANAS share: shared weights trained on sampled architectures, and their evaluation.
+
+Each of these methods proposes discrete architectures of a cell space and scores them with weights
+shared by all architectures (a :class:`~search_spaces.path_supernet.PathSupernet`): a training step runs
+one sampled architecture on a batch of the training half of the search split; a reward or score is an
+architecture's accuracy on the validation half. Only how architectures are proposed differs (an LSTM
+controller, an encoder–predictor–decoder, one bandit agent per decision), so that is all a subclass
+writes (:meth:`WeightSharingStrategy._search`); the data, the shared-weight optimizer, the result
+file, NNI's entry point and the result type (:class:`~nni_nas_bench.strategies.darts.SearchResult`, as
+for DARTS) are here once.
+
+Accuracies of architectures on shared weights are computed with batch statistics (BN in training
+mode, no gradient): the supernet's BN has no affine parameters and its running statistics mix all
+architectures, so they do not describe any one of them (ENAS scores its samples the same way).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from nni.nas.strategy.base import Strategy
+from torch import nn
+
+from nni_nas_bench.errors import ConfigError, TrialFailedError
+from nni_nas_bench.strategies.darts import SearchResult, _valid_train_loader
+from search_spaces.genotype import Genotype
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def check_int(method: str, name: str, value: Any, minimum: int = 1) -> int:
+    """An integer setting ``>= minimum``, or one clear error naming the setting."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{method}.{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_number(method: str, name: str, value: Any, minimum: float = 0.0) -> float:
+    """A real setting ``>= minimum``, or one clear error naming the setting."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise ConfigError(f"{method}.{name} must be a number >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def endless(loader: Any) -> Iterator[Batch]:
+    """Batches of ``loader`` pass after pass, each pass in its own seeded order."""
+    passes = 0
+    while True:
+        loader.set_epoch(passes)
+        yield from loader
+        passes += 1
+
+
+@dataclass
+class SearchContext:
+    """One search's data, supernet, weight optimizer and bookkeeping (built by :meth:`WeightSharingStrategy.search`)."""
+
+    space: Any
+    net: Any
+    device: torch.device
+    train_loader: Any
+    eval_loader: Any
+    valid_stream: Iterator[Batch]
+    optimizer: torch.optim.SGD
+    log: Callable[[str], None]
+    report_epoch: Callable[[dict[str, Any]], None] | None
+    output_dir: str | Path | None
+    history: list[dict[str, Any]]
+
+
+class WeightSharingStrategy(Strategy):
+    """Base of the sampling weight-sharing strategies; subclasses implement :meth:`_search`.
+
+    Common settings (the shared weights w): ``epochs``, ``batch_size``, ``layers``, ``channels``;
+    SGD ``w_lr`` annealed by cosine to ``w_lr_min`` (with warm restarts every ``w_restart_period``
+    epochs, period × ``w_restart_mult`` after each, when ``w_restart_period`` is set), ``w_momentum``,
+    ``w_nesterov``, ``w_weight_decay``, ``grad_clip``; data: ``cutout``, ``subset``, ``eval_batch_size``;
+    and ``seed``, which decides everything random (split, init, data order, sampled architectures).
+    """
+
+    name = "weight_sharing"
+
+    def __init__(self, *, epochs: int, batch_size: int, layers: int, channels: int, w_lr: float, w_lr_min: float,
+                 w_momentum: float = 0.9, w_nesterov: bool = False, w_weight_decay: float = 3e-4,
+                 w_restart_period: int | None = None, w_restart_mult: int = 2, grad_clip: float = 5.0,
+                 cutout: int = 0, subset: int | None = None, eval_batch_size: int = 256, seed: int = 0,
+                 dataset: str | None = None, data_root: str | Path | None = None, device: str = "auto",
+                 output_dir: str | Path | None = None):
+        super().__init__()
+        m = self.name
+        self.epochs = check_int(m, "epochs", epochs)
+        self.batch_size = check_int(m, "batch_size", batch_size)
+        self.layers = check_int(m, "layers", layers, 3)
+        self.channels = check_int(m, "channels", channels)
+        self.w_lr, self.w_lr_min = check_number(m, "w_lr", w_lr), check_number(m, "w_lr_min", w_lr_min)
+        self.w_momentum = check_number(m, "w_momentum", w_momentum)
+        if not isinstance(w_nesterov, bool):
+            raise ConfigError(f"{m}.w_nesterov must be true or false, got {w_nesterov!r}")
+        self.w_nesterov = w_nesterov
+        self.w_weight_decay = check_number(m, "w_weight_decay", w_weight_decay)
+        self.w_restart_period = None if w_restart_period is None else check_int(m, "w_restart_period",
+                                                                                 w_restart_period)
+        self.w_restart_mult = check_int(m, "w_restart_mult", w_restart_mult)
+        self.grad_clip = check_number(m, "grad_clip", grad_clip)
+        self.cutout = check_int(m, "cutout", cutout, 0)
+        self.subset = None if subset is None else check_int(m, "subset", subset)
+        self.eval_batch_size = check_int(m, "eval_batch_size", eval_batch_size)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"{m}.seed must be an integer, got {seed!r}")
+        self.seed = seed
+        self.dataset, self.data_root, self.device, self.output_dir = dataset, data_root, device, output_dir
+        self._result: SearchResult | None = None
+
+    # ------------------------------------------------------------------------------- description
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The search protocol (everything that changes the result, seed included), JSON-ready."""
+        return {
+            "epochs": self.epochs, "batch_size": self.batch_size, "layers": self.layers, "channels": self.channels,
+            "w_lr": self.w_lr, "w_lr_min": self.w_lr_min, "w_momentum": self.w_momentum,
+            "w_nesterov": self.w_nesterov, "w_weight_decay": self.w_weight_decay,
+            "w_restart_period": self.w_restart_period, "w_restart_mult": self.w_restart_mult,
+            "grad_clip": self.grad_clip, "cutout": self.cutout, "subset": self.subset,
+            "eval_batch_size": self.eval_batch_size, "seed": self.seed,
+        }
+
+    def extra_repr(self) -> str:
+        return f"epochs={self.epochs}, layers={self.layers}, channels={self.channels}, seed={self.seed}"
+
+    @property
+    def result(self) -> SearchResult | None:
+        """The result of the last search (None before one finished)."""
+        return self._result
+
+    def state_dict(self) -> dict[str, Any]:
+        result = self._result
+        return {"seed": self.seed, "result": None if result is None else {
+            "genotype": result.genotype.to_text(), "valid_acc": result.valid_acc,
+            "search_seconds": result.search_seconds, "history": result.alpha_history}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.seed = int(state_dict.get("seed", self.seed))
+        r = state_dict.get("result")
+        self._result = None if r is None else SearchResult(Genotype.from_text(r["genotype"]), float(r["valid_acc"]),
+                                                           float(r["search_seconds"]), list(r.get("history", [])))
+
+    def lr_at(self, epoch: int) -> float:
+        """Cosine annealing per epoch, with SGDR warm restarts when ``w_restart_period`` is set (ENAS)."""
+        if self.w_restart_period is None:
+            t, period = epoch, self.epochs
+        else:
+            t, period = epoch, self.w_restart_period
+            while t >= period:
+                t -= period
+                period *= self.w_restart_mult
+        return self.w_lr_min + 0.5 * (self.w_lr - self.w_lr_min) * (1 + math.cos(math.pi * t / period))
+
+    # --------------------------------------------------------------------------- NNI's entry point
+    def _run(self) -> None:
+        """Search the cell space behind NNI's model space, then submit the found architecture."""
+        executable = self.model_space
+        inner = getattr(executable, "model_space", executable)
+        space = getattr(inner, "space", None)
+        if space is None or not hasattr(space, "ops"):
+            raise ConfigError(f"{self.name} searches a cell space: use search_spaces.model_space.CellModelSpace "
+                              f"as the model space (got {type(inner).__name__})")
+        result = self.search(space)
+        self.engine.submit_models(executable.freeze(space.to_sample(result.genotype)))
+
+    # ------------------------------------------------------------------------------ the search
+    def search(self, space: Any, *, data_root: str | Path | None = None, dataset: str | None = None,
+               device: str | torch.device | None = None, output_dir: str | Path | None = None,
+               log: Callable[[str], None] = print,
+               report_epoch: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
+        """Run the search on ``space`` with the search split of ``dataset``; return the result.
+
+        ``report_epoch`` gets one dict per epoch (``default`` = the epoch's validation accuracy of the
+        method's current choice). The caller's global torch RNG is left as it was.
+        """
+        from nni_nas_bench.data import get_dataset_info, load_split, make_loaders
+        from nni_nas_bench.data._seeding import derive_seed
+        from nni_nas_bench.training.trainer import resolve_device
+        from search_spaces.path_supernet import PathSupernet
+
+        self.check_space(space)
+        data_root = data_root if data_root is not None else self.data_root
+        dataset = dataset or self.dataset
+        if data_root is None or dataset is None:
+            raise ConfigError(f"{self.name} needs data: pass data_root=... and dataset=... (to search() or the "
+                              "strategy)")
+        output_dir = output_dir if output_dir is not None else self.output_dir
+        device_ = resolve_device(device if device is not None else self.device)
+        tic = time.perf_counter()
+        info = get_dataset_info(dataset)
+        split = load_split(info.name, data_root, "search", seed=self.seed, subset=self.subset)
+        train_loader, eval_loader = make_loaders(split, batch_size=self.batch_size, device=device_,
+                                                 cutout=self.cutout, seed=derive_seed(self.name, "w", self.seed),
+                                                 eval_batch_size=self.eval_batch_size)
+        valid_loader = _valid_train_loader(split, batch_size=self.batch_size, device=device_, cutout=0,
+                                           seed=derive_seed(self.name, "valid", self.seed))
+        log(f"{self.name}: {self.epochs} epochs, {self.layers} cells, {self.channels} ch, seed {self.seed}, "
+            f"{info.name} on {device_}, {space}")
+        fork_devices = [device_] if device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(derive_seed(self.name, "init", self.seed))
+            net = PathSupernet(space, C=self.channels, num_classes=info.num_classes, layers=self.layers,
+                               stem="cifar" if info.image_size == 32 else "imagenet").to(device_)
+            optimizer = torch.optim.SGD(net.parameters(), lr=self.w_lr, momentum=self.w_momentum,
+                                        nesterov=self.w_nesterov and self.w_momentum > 0,
+                                        weight_decay=self.w_weight_decay)
+            ctx = SearchContext(space, net, device_, train_loader, eval_loader, endless(valid_loader), optimizer,
+                                log, report_epoch, output_dir, [])
+            genotype, valid_acc = self._search(ctx)
+        space.validate(genotype)
+        self._result = SearchResult(genotype, valid_acc, time.perf_counter() - tic, ctx.history)
+        self._save(ctx, final=genotype)
+        log(f"{self.name}: {genotype} (valid acc {valid_acc:.2f}, {self._result.search_seconds:.0f}s)")
+        return self._result
+
+    def check_space(self, space: Any) -> None:
+        """Raise :class:`ConfigError` if this method cannot search ``space`` (every cell space by default)."""
+        if not hasattr(space, "ops") or not hasattr(space, "mutables"):
+            raise ConfigError(f"{self.name} searches a cell space of search_spaces, got {space!r}")
+
+    def _search(self, ctx: SearchContext) -> tuple[Genotype, float]:
+        """The method: return the final genotype and its validation accuracy (append epochs to ``ctx.history``)."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------------- shared-weight helpers
+    def train_epoch(self, ctx: SearchContext, epoch: int, propose: Callable[[], Genotype],
+                    after_step: Callable[[Genotype], None] | None = None) -> dict[str, float]:
+        """One pass over the training half: per batch, one proposed architecture and one SGD step on w.
+
+        ``after_step(genotype)`` runs after each step (MANAS rewards its agents there).
+        """
+        lr = self.lr_at(epoch)
+        for group in ctx.optimizer.param_groups:
+            group["lr"] = lr
+        ctx.train_loader.set_epoch(epoch)
+        ctx.net.train()
+        criterion = nn.CrossEntropyLoss()
+        loss_sum = torch.zeros((), device=ctx.device)
+        correct = torch.zeros((), dtype=torch.long, device=ctx.device)
+        seen = 0
+        for x, y in ctx.train_loader:
+            genotype = propose()
+            logits = ctx.net(x, genotype)
+            loss = criterion(logits, y)
+            ctx.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.grad_clip > 0:
+                nn.utils.clip_grad_norm_(ctx.net.parameters(), self.grad_clip)
+            ctx.optimizer.step()
+            loss_sum += loss.detach() * y.numel()
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += y.numel()
+            if after_step is not None:
+                after_step(genotype)
+        train_loss = loss_sum.item() / max(seen, 1)
+        if not math.isfinite(train_loss):
+            raise TrialFailedError(f"{self.name} search loss became {train_loss} in epoch {epoch + 1}: it diverged; "
+                                   "lower w_lr or check the input data")
+        return {"lr": lr, "train_loss": train_loss, "train_acc": 100.0 * correct.item() / max(seen, 1)}
+
+    @torch.no_grad()
+    def batch_accuracy(self, ctx: SearchContext, genotype: Genotype, batch: Batch | None = None) -> float:
+        """Accuracy (%) of ``genotype`` on shared weights, on ``batch`` or the next validation batch."""
+        x, y = batch if batch is not None else next(ctx.valid_stream)
+        ctx.net.train()  # batch statistics: see the module docstring
+        return 100.0 * (ctx.net(x, genotype).argmax(1) == y).float().mean().item()
+
+    @torch.no_grad()
+    def valid_accuracy(self, ctx: SearchContext, genotype: Genotype) -> float:
+        """Accuracy (%) of ``genotype`` on shared weights over the whole validation half."""
+        ctx.net.train()
+        correct, total = 0, 0
+        for x, y in ctx.eval_loader:
+            correct += int((ctx.net(x, genotype).argmax(1) == y).sum())
+            total += y.numel()
+        return 100.0 * correct / max(total, 1)
+
+    def end_epoch(self, ctx: SearchContext, row: dict[str, Any]) -> None:
+        """Record an epoch (``epoch``, ``valid_acc``, ``genotype`` text, ...): history, log, JSON, NNI report."""
+        ctx.history.append(row)
+        ctx.log(f"{self.name} epoch {row['epoch']}/{self.epochs} " + " ".join(
+            f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float)) + f"\n  {row['genotype']}")
+        self._save(ctx)
+        if ctx.report_epoch is not None:
+            ctx.report_epoch({"default": row["valid_acc"], **{k: v for k, v in row.items()
+                                                             if isinstance(v, (int, float)) and k != "valid_acc"}})
+
+    def _save(self, ctx: SearchContext, final: Genotype | None = None) -> None:
+        """Write ``<method>_search.json`` atomically (a killed search still leaves its history)."""
+        if ctx.output_dir is None:
+            return
+        path = Path(ctx.output_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        doc = {"method": self.name, "settings": self.settings, "space": repr(ctx.space),
+               "final_genotype": None if final is None else final.to_text(), "epochs": ctx.history}
+        tmp = path / f".{self.name}_search.json.tmp"
+        tmp.write_text(json.dumps(doc, indent=1))
+        os.replace(tmp, path / f"{self.name}_search.json")
