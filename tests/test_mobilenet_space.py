@@ -185,3 +185,24 @@ def test_nni_model_space_freezes_to_the_child_network() -> None:
     child = model_space.freeze(sample)
     assert child.genotype == model_space.space.to_genotype(sample)
     assert child(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_measured_table_has_the_pixel1_layout_and_drives_the_space(tmp_path: Path) -> None:
+    """benchmarks/measure_latency.py's table (tiny settings) loads as a space's table; predictions are its sums."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "cpu.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "measure_latency.py"
+    subprocess.run([sys.executable, str(script), "--out", str(out), "--image-size", "32", "--channels", "8",
+                    "--repeats", "1", "--warmup", "0", "--threads", "1"], check=True, capture_output=True)
+    raw = json.loads(out.read_text())
+    assert sorted(k for k in raw if k != "_meta") == sorted(str(i) for i in range(22))
+    assert all(sorted(raw[str(i)]) == ["0", "1", "2", "3"] and min(raw[str(i)].values()) > 0 for i in range(22))
+    assert raw["_meta"]["image_size"] == 32 and raw["_meta"]["fixed_ms"] > 0
+    space = create_space("mobilenet_sp", latency_table=str(out))
+    arch = space.sample(4)
+    index = {"k3e3": "0", "k3e6": "1", "k5e3": "2", "k5e6": "3"}
+    hand = raw["_meta"]["fixed_ms"] + sum(raw["_meta"]["skip_ms"] if op == "skip" else raw[str(i)][index[op]]
+                                          for i, op in enumerate(arch.ops))
+    assert space.latency_ms(arch) == pytest.approx(hand)
