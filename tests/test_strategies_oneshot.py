@@ -41,6 +41,8 @@ TINY: dict[str, dict[str, Any]] = {
     "enas": {"space": ("enas", {}),
              "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "controller_steps": 2,
                           "final_samples": 2, **_DATA}},
+    "manas": {"space": ("darts", {}),
+              "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, **_DATA}},
 }
 
 

@@ -26,6 +26,7 @@ STRATEGIES: dict[str, str] = {
     "darts_pt": "nni_nas_bench.strategies.darts_pt:DartsPtStrategy",
     "enas": "nni_nas_bench.strategies.enas:EnasStrategy",
     "evolution": "nni_nas_bench.strategies.evolution:RegularizedEvolutionStrategy",
+    "manas": "nni_nas_bench.strategies.manas:ManasStrategy",
     "nsganet": "nni_nas_bench.strategies.nsganet:NsgaNetStrategy",
     "pdarts": "nni_nas_bench.strategies.pdarts:PdartsStrategy",
     "random_search": "nni_nas_bench.strategies.random_search:RandomSearchStrategy",
