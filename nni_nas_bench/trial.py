@@ -36,7 +36,7 @@ from nni_nas_bench.training.trainer import resolve_device, train
 
 REQUIRED = ("dataset", "space", "genotype", "protocol")
 IDENTITY = ("role", "method", "dataset", "space", "arch_index", "arch_seed", "search_seed", "source_trial", "study",
-            "variant")
+            "variant", "candidate_index")
 
 
 def default_data_root() -> Path:
@@ -71,7 +71,9 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
     # Where this machine's code and data are: on a remote worker both differ from the submitting machine.
     log(f"  code {Path(__file__).resolve().parent}, data root {Path(data_root).resolve()}")
 
-    split = load_split(info.name, data_root, "final", seed=protocol.seed, subset=protocol.subset,
+    # A multi-trial search's candidate is judged on the search split's validation half, never on the test set.
+    phase = "search" if params.get("role") == "candidate" else "final"
+    split = load_split(info.name, data_root, phase, seed=protocol.seed, subset=protocol.subset,
                        download=download)
     train_loader, eval_loader = make_loaders(
         split, batch_size=protocol.batch_size, device=device_, cutout=protocol.cutout,

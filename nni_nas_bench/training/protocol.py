@@ -130,6 +130,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "pdarts": {"batch_size": 128, "drop_path": 0.3},
     "manas": {"batch_size": 128},
     "cnas": {"label_smoothing": 0.1, "drop_path": 0.25},
+    # NSGA-Net: 34 ch (its SE and filter increment 4 are settings of the 'nsganet' space); its search
+    # trained each candidate 20 epochs, batch 128, 16 ch, 8 cells, without the final-training tricks.
+    "nsganet": {"channels": 34},
+    "nsganet_search": {**_BASE, "epochs": 20, "batch_size": 128, "channels": 16, "layers": 8},
     # Single-Path NAS's MobileNetV2 chain (space 'mobilenet_sp') with the DARTS recipe: width 1.0 (32 stem
     # channels), its fixed 22 layers, no auxiliary head (the chain has none); DropPath on residual branches.
     "single_path": {"channels": 32, "layers": 22, "auxiliary_weight": 0.0},
