@@ -1,0 +1,108 @@
+"""Tabular mode end to end: multi-trial strategies on NAS-Bench-201's tables, the runner's outputs, trials.
+
+Everything runs against the real tables in ../shared/data/nas-bench-201 (skipped when absent).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nni_nas_bench.errors import ConfigError
+from search_spaces.nb201 import RESNET_CELL
+from tests.conftest import SHARED_DATA
+
+TABLES = SHARED_DATA / "nas-bench-201"
+pytestmark = pytest.mark.skipif(not TABLES.is_dir(), reason=f"NAS-Bench-201 tables not found at {TABLES}")
+# WeakNAS's paper predictor (4 × 1000 MLP, 100 Adam steps per refit) costs seconds per refit on one core: the
+# speed check uses a small predictor, the same algorithm. Every other method runs with its defaults.
+FAST_SETTINGS = {"weaknas": {"initial": 10, "hidden": 64, "iterations": 30, "pool_size": 2000}}
+
+
+def _methods() -> list[str]:
+    from nni_nas_bench.tabular.runner import multi_trial_strategies
+
+    return multi_trial_strategies()
+
+
+def test_every_contract_method_is_a_registered_multi_trial_strategy() -> None:
+    assert {"random_search", "evolution", "reinforce", "tpe", "nsganet", "weaknas"} <= set(_methods())
+    assert "darts" not in _methods()
+
+
+@pytest.mark.parametrize("method", _methods())
+def test_each_strategy_runs_200_queries_in_seconds(method: str) -> None:
+    from nni_nas_bench.strategies import create_strategy
+    from nni_nas_bench.tabular import TabularEvaluator
+    from search_spaces import create_space
+
+    torch.set_num_threads(1)
+    evaluator = TabularEvaluator("cifar100", root=SHARED_DATA, seed=1)
+    space = create_space("nb201")
+    strategy = create_strategy(method, seed=1, budget=200, **FAST_SETTINGS.get(method, {}))
+    tic = time.perf_counter()
+    result = strategy.search(space, evaluator)
+    seconds = time.perf_counter() - tic
+    assert evaluator.queries == result.num_queries == 200
+    assert seconds < 5.0, f"{method}: {seconds:.1f}s for 200 queries"
+    # the final pick is a queried cell, and it is far better than the space's mean (61.4 on CIFAR-100)
+    assert result.genotype.to_text() in {space.to_genotype(h["sample"]).to_text() for h in result.history}
+    assert result.best_metrics["test_acc"] > 66.0
+
+
+def test_random_search_best_of_n_rises_with_n(tmp_path: Path) -> None:
+    from analysis.stats import ri_table
+    from analysis.tabular import curves_by_query
+    from nni_nas_bench.tabular.runner import run_tabular, write_outputs
+
+    result = run_tabular(["random_search"], ["cifar10-valid"], runs=30, budget=100, num_random=30,
+                         root=SHARED_DATA, workers=1, n_boot=200)
+    summary = curves_by_query(result.curves).set_index("query")
+    curve = summary["mean"]  # test accuracy of the incumbent (best by noisy validation accuracy)
+    assert curve[1] < curve[10] < curve[100], curve[[1, 10, 100]].to_dict()
+    # the running best of the search signal never drops (its test accuracy may: validation is not test)
+    assert np.all(np.diff(summary["value_mean"].to_numpy()) >= -1e-9)
+    # the per-run incumbent at the last query is the run's final pick
+    last = result.curves[result.curves["query"] == 100].set_index("run")["test_acc"]
+    assert np.allclose(last.sort_index().to_numpy(), result.runs.set_index("run")["pick_test"].sort_index().to_numpy())
+    row = result.summary.iloc[0]
+    assert row["runs"] == 30 and row["test_mean"] > row["space_mean"] and row["ri_space"] > 0
+    hits = result.runs["queries_to_optimum"].dropna()
+    assert (hits.between(1, 100)).all() and row["found_optimum"] == pytest.approx(len(hits) / 30)
+    # the trial-DB form is what the analysis reads: RI against the 30 random cells
+    ri = ri_table(result.trials, n_boot=0)
+    assert list(ri["method"]) == ["random_search"] and ri["random_n"].iloc[0] == 30
+    assert ri["ri"].iloc[0] == pytest.approx(row["ri_random"])
+    files = {p.name for p in write_outputs(result, tmp_path)}
+    assert {"curves_by_query.csv", "curves_by_seconds.csv", "summary.csv", "tabular_queries.png"} <= files
+
+
+def test_runner_rejects_one_shot_methods_and_unknown_metrics() -> None:
+    from nni_nas_bench.tabular.runner import run_tabular
+
+    with pytest.raises(ConfigError, match="not multi-trial strategies"):
+        run_tabular(["darts"], root=SHARED_DATA)
+    with pytest.raises(ConfigError, match="no valid accuracy"):
+        run_tabular(["random_search"], ["cifar10"], root=SHARED_DATA)
+
+
+def test_tabular_trial_roles_and_clear_errors() -> None:
+    from nni_nas_bench.tabular.trial import run_tabular_trial
+
+    base = {"space": "nb201", "method": "evolution", "dataset": "cifar10", "genotype": RESNET_CELL.to_text(),
+            "search_seed": 2, "tabular": {"dataset": "cifar10-valid"}}
+    candidate = run_tabular_trial({**base, "role": "candidate", "candidate_index": 5}, data_root=SHARED_DATA)
+    again = run_tabular_trial({**base, "role": "candidate", "candidate_index": 5}, data_root=SHARED_DATA)
+    assert candidate == again and candidate["nb201_index"] == 11472 and candidate["candidate_index"] == 5
+    searched = run_tabular_trial({**base, "role": "searched"}, data_root=SHARED_DATA)
+    assert searched["default"] == searched["test_acc"] == pytest.approx(90.68, abs=0.01)  # cifar10-valid test
+    assert json.loads(searched["protocol"])["metric"] == "test" and searched["train_seconds"] > 0
+    with pytest.raises(ConfigError, match="space must be 'nb201'"):
+        run_tabular_trial({**base, "space": "darts"}, data_root=SHARED_DATA)
+    with pytest.raises(ConfigError, match="unknown tabular settings"):
+        run_tabular_trial({**base, "tabular": {"datset": "cifar100"}}, data_root=SHARED_DATA)
