@@ -31,7 +31,7 @@ def test_experiment_yaml_passes_nni_validation(path: Path, tmp_path: Path, monke
         monkeypatch.setenv("HOME", str(tmp_path))
     tuner = check_experiment(path)
     params = tuner.generate_parameters(0)
-    if params["role"] == "search":
+    if params["role"] in ("search", "candidate"):  # a one-shot search, or a multi-trial search's first candidate
         assert params["method"] in list_strategies()
     else:
         assert params["role"] == "random" and params["genotype"].startswith("Genotype(")
