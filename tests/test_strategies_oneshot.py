@@ -43,6 +43,9 @@ TINY: dict[str, dict[str, Any]] = {
                           "final_samples": 2, **_DATA}},
     "manas": {"space": ("darts", {}),
               "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, **_DATA}},
+    "nao": {"space": ("nao", {}),
+            "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "iterations": 1, "seed_archs": 6,
+                         "new_archs": 3, "top_k": 3, "controller_epochs": 3, "final_candidates": 2, **_DATA}},
 }
 
 

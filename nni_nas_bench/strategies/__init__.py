@@ -27,6 +27,7 @@ STRATEGIES: dict[str, str] = {
     "enas": "nni_nas_bench.strategies.enas:EnasStrategy",
     "evolution": "nni_nas_bench.strategies.evolution:RegularizedEvolutionStrategy",
     "manas": "nni_nas_bench.strategies.manas:ManasStrategy",
+    "nao": "nni_nas_bench.strategies.nao:NaoStrategy",
     "nsganet": "nni_nas_bench.strategies.nsganet:NsgaNetStrategy",
     "pdarts": "nni_nas_bench.strategies.pdarts:PdartsStrategy",
     "random_search": "nni_nas_bench.strategies.random_search:RandomSearchStrategy",
