@@ -25,6 +25,10 @@ depth_scatter        the same architectures at two depths (cells), with Kendall 
 epoch_tau            τ(accuracy at epoch e, final accuracy) over e, raw and moving-average smoothed
 accuracy_vs_cells    accuracy of each architecture vs the number of cells, with the mean
 ===================  ======================================================================
+
+:func:`accuracy_vs_latency` (searched vs random accuracy against predicted latency, for spaces with a
+latency model) is not in the registry: the report draws it in its latency section, only when trials
+carry ``latency_ms``.
 """
 
 from __future__ import annotations
@@ -299,6 +303,35 @@ def accuracy_vs_cells(df: pd.DataFrame, metric: str = "final") -> Figure:
     ax.set(xlabel="number of cells", ylabel=_ylabel(metric),
            title=f"Accuracy vs depth ({data['arch'].nunique()} architectures)")
     ax.legend(fontsize=7)
+    return fig
+
+
+def accuracy_vs_latency(df: pd.DataFrame, metric: str = "final") -> Figure:
+    """Accuracy vs predicted latency of every searched and random architecture, with each group's mean ± std."""
+    data = stats.latency_rows(df, metric)
+    if data.empty:
+        raise FigureSkipped("needs complete searched or random trials with latency_ms (a space with a latency "
+                            "model, e.g. Single-Path NAS's mobilenet_sp)")
+    data = data.assign(panel=_label_origin(data))
+    panels = sorted(data["panel"].unique())
+    fig, axes = _grid(len(panels))
+    methods = sorted(data.loc[data["role"] == "searched", "method"].unique())
+    colors = dict(zip(methods, sns.color_palette("tab10", max(len(methods), 1))))
+    for ax, panel in zip(axes, panels):
+        part = data[data["panel"] == panel]
+        groups = [("random", part[part["role"] == "random"], "grey", "none")]
+        groups += [(m, part[(part["role"] == "searched") & (part["method"] == m)], colors[m], colors[m])
+                   for m in methods]
+        for name, rows, color, face in groups:
+            if rows.empty:
+                continue
+            label = f"{name} (n={len(rows)})" if name == "random" else f"{name} searched (n={len(rows)})"
+            ax.scatter(rows["latency_ms"], rows["acc"], s=22, edgecolors=color, facecolors=face, label=label)
+            ax.errorbar(rows["latency_ms"].mean(), rows["acc"].mean(), xerr=np.nan_to_num(rows["latency_ms"].std()),
+                        yerr=np.nan_to_num(rows["acc"].std()), fmt="s", color=color, capsize=3, markersize=7)
+        ax.set(title=panel, xlabel="predicted latency (ms)", ylabel=_ylabel(metric))
+        ax.legend(fontsize=7)
+    fig.suptitle("Accuracy vs predicted latency: searched vs random architectures (squares: mean ± 1 std)")
     return fig
 
 

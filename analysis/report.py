@@ -286,6 +286,21 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, metric: str = "final", *
         doc.table(cost)
         files += _write_table(cost, out, "cost", "Search and training cost (device-hours)")
 
+    # ---- accuracy vs predicted latency (spaces with a latency model: Single-Path NAS)
+    latency = stats.latency_table(df, metric)
+    if not latency.empty:
+        doc.heading("Accuracy vs predicted latency")
+        doc.para("Architectures of spaces with a per-layer latency model (Single-Path NAS's `mobilenet_sp`): "
+                 "the latency is the table's prediction (`latency_ms`, ms; the Pixel-1 table unless the space "
+                 "names another), searched vs random. τ: Kendall τ of accuracy and latency within the group.")
+        doc.table(latency)
+        files += _write_table(latency, out, "latency", f"Accuracy ({plain}) vs predicted latency")
+        paths = figures.save(figures.accuracy_vs_latency(df, metric), out / "figures", "accuracy_vs_latency",
+                             formats)
+        files += paths
+        doc.figure(paths[0].relative_to(out).as_posix(), "Accuracy vs predicted latency, searched vs random",
+                   [(q.suffix[1:].upper(), q.relative_to(out).as_posix()) for q in paths[1:]])
+
     # ---- studies
     study_blocks = _studies(df, metric)
     if study_blocks:

@@ -442,3 +442,45 @@ def cost_table(df: pd.DataFrame) -> pd.DataFrame:
             "devices": ", ".join(sorted(map(str, g["device"].dropna().unique()))) if "device" in g else "",
         })
     return pd.DataFrame(rows, columns=COST_COLUMNS)
+
+
+# ----------------------------------------------------------------------------------------- latency
+LATENCY_COLUMNS = ["origin", "dataset", "space", "method", "role", "n", "acc_mean", "acc_std", "latency_mean",
+                   "latency_std", "latency_min", "latency_max", "acc_per_latency_tau"]
+
+
+def latency_rows(df: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
+    """Complete searched and random trials that carry a predicted latency (spaces with a latency model)."""
+    data = usable(df, metric)
+    if "latency_ms" not in data:
+        return data.iloc[0:0].assign(latency_ms=pd.Series(dtype=float))
+    data = data[data["role"].isin(["searched", "random"]) & data["latency_ms"].notna()]
+    if "study" in data:
+        data = data[data["study"].isna()]
+    return data.assign(latency_ms=data["latency_ms"].astype(float))
+
+
+def latency_table(df: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
+    """Accuracy and predicted latency of searched vs random architectures, per dataset, space and method.
+
+    One row per (origin, dataset, space, method, role): counts, mean/std accuracy, mean/std/min/max of
+    the predicted latency (ms), and Kendall τ between accuracy and latency within the group (positive:
+    the slower architectures of that group were the more accurate). Random rows are listed once per
+    dataset and space, as the shared baseline of every method searched in that space. Columns:
+    :data:`LATENCY_COLUMNS`.
+    """
+    data = latency_rows(df, metric)
+    rows = []
+    keys = ["origin", "dataset", "space", "method", "role"]
+    filled = data.assign(space=data["space"].fillna("-"), origin=data["origin"].fillna("nni"))
+    for key, group in filled.groupby(keys, sort=True):
+        acc, latency = group["acc"].to_numpy(), group["latency_ms"].to_numpy()
+        tau = kendall_tau(acc, latency)[0] if len(group) > 2 else float("nan")
+        rows.append({**dict(zip(keys, key)), "n": len(group), "acc_mean": acc.mean(), "acc_std": _std(acc),
+                     "latency_mean": latency.mean(), "latency_std": _std(latency), "latency_min": latency.min(),
+                     "latency_max": latency.max(), "acc_per_latency_tau": tau})
+    table = pd.DataFrame(rows, columns=LATENCY_COLUMNS)
+    # searched methods first, their random baseline after them, within each dataset
+    order = table["role"].map({"searched": 0, "random": 1})
+    return (table.assign(_order=order).sort_values(["origin", "dataset", "space", "_order", "method"])
+            .drop(columns="_order").reset_index(drop=True))

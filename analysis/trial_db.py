@@ -51,6 +51,8 @@ error                for trials that did not complete: last line of the trial's 
                      experiment folder holds it
 study, variant       the ablation study a trial belongs to ('tricks', 'seeds', 'depth', ...) and its
                      variant within it ('seed1', 'cells8', ...); empty for the main experiments
+latency_ms           predicted latency (ms) of the architecture, for spaces with a latency model
+                     (Single-Path NAS's ``mobilenet_sp``: the space's per-layer table); else empty
 ===================  ==========================================================================
 """
 
@@ -80,7 +82,7 @@ COLUMNS = [
 # Appended after the original columns, so code indexing the original ones keeps working.
 EXTRA_COLUMNS = [
     "experiment_name", "db_path", "origin", "search_seed", "source_trial", "search_seconds", "epochs", "layers",
-    "channels", "op_set", "complete", "failed", "error", "study", "variant",
+    "channels", "op_set", "complete", "failed", "error", "study", "variant", "latency_ms",
 ]
 ALL_COLUMNS = COLUMNS + EXTRA_COLUMNS
 _IDENTITY = ("role", "method", "dataset", "space", "genotype", "arch_index", "arch_seed")
@@ -357,6 +359,7 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
         "error": None,
         "study": final.get("study", recorded.get("study")),
         "variant": final.get("variant", recorded.get("variant")),
+        "latency_ms": final.get("latency_ms"),
     }
 
 
