@@ -63,4 +63,9 @@ def check_experiment(path: str | Path) -> Any:
             f"{path}: maxTrialNumber is {allowed} but the tuner submits {wanted} trials; NNI would stop the "
             f"experiment early: set maxTrialNumber: {wanted}"
         )
+    if wanted is not None and allowed is not None and allowed > wanted and getattr(instance, "exact_trials", False):
+        raise ConfigError(
+            f"{path}: maxTrialNumber is {allowed} but the tuner submits {wanted} trials; NNI would wait for the "
+            f"missing ones forever: set maxTrialNumber: {wanted}"
+        )
     return instance

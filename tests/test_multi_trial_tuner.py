@@ -194,3 +194,17 @@ def test_benchmark_tuner_refuses_multi_trial_methods() -> None:
 
     with pytest.raises(ConfigError, match=r"use nni_nas_bench\.tuners\.MultiTrialTuner"):
         BenchmarkTuner(method="random_search", dataset="cifar10")
+
+
+def test_yaml_max_trial_number_must_be_exact(tmp_path: Any) -> None:
+    """More trials allowed than the tuner submits would leave the experiment waiting forever."""
+    from nni_nas_bench.experiment_config import check_experiment
+    from tests.conftest import REPO
+
+    text = (REPO / "experiments" / "cifar10" / "evolution.yml").read_text().replace("codeDirectory: ../..",
+                                                                                     f"codeDirectory: {REPO}")
+    assert check_experiment(REPO / "experiments" / "cifar10" / "evolution.yml").num_trials == 8 * 641 + 8
+    path = tmp_path / "exp.yml"
+    path.write_text(text.replace("maxTrialNumber: 5136", "maxTrialNumber: 5137"))
+    with pytest.raises(ConfigError, match="wait for the missing ones forever: set maxTrialNumber: 5136"):
+        check_experiment(path)

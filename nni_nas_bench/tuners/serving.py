@@ -66,6 +66,10 @@ class ServingTuner(Tuner):
     validated by :meth:`_setup`.
     """
 
+    # The manager ends the experiment after maxTrialNumber trials; this tuner submits exactly num_trials and
+    # then owes nothing, so a larger maxTrialNumber would never reach DONE (nas-bench check rejects it).
+    exact_trials = True
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._params: dict[int, dict[str, Any]] = {}  # parameter id -> parameters served
