@@ -139,6 +139,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "single_path": {"channels": 32, "layers": 22, "auxiliary_weight": 0.0},
     "enas": {"layers": 17, "epochs": 630, "batch_size": 144, "lr": 0.05, "lr_min": 0.001,
              "lr_schedule": "cosine_restarts", "restart_period": 10, "restart_mult": 2},
+    # NAO: the DARTS protocol; its dropout 0.4 before the classifier is the 'nao' space's 'dropout' setting.
+    "nao": {},
     # A CPU-sized protocol to see the whole loop work in minutes (not a benchmark result).
     "quick": {"epochs": 3, "batch_size": 64, "channels": 8, "layers": 5, "subset": 100, "cutout": 16,
               "drop_path": 0.1, "auxiliary_weight": 0.4},
