@@ -413,7 +413,9 @@ COST_COLUMNS = ["origin", "dataset", "method", "search_runs", "search_hours", "s
 def cost_table(df: pd.DataFrame) -> pd.DataFrame:
     """Device-hours per method x dataset: the search (role 'search') and the final training.
 
-    Search time is a search trial's ``search_seconds`` when it reports one, else its ``train_seconds``;
+    Search time is a search trial's ``search_seconds`` when it reports one, else its ``train_seconds``; a
+    multi-trial search is the candidates (role 'candidate') of one experiment and search seed, its time
+    the sum of their ``train_seconds``;
     final training is the ``train_seconds`` of 'searched' trials (of 'random' ones for the baseline, whose
     search costs nothing). Failed trials count too: they were paid for. Hours are on the devices listed
     (``device`` column: a GPU name, or 'cpu'); SPEC counts hyperparameter tuning in the search cost, so a
@@ -425,17 +427,22 @@ def cost_table(df: pd.DataFrame) -> pd.DataFrame:
     data["origin"] = data["origin"].fillna("nni") if "origin" in data else "nni"
     search_s = pd.to_numeric(data.get("search_seconds"), errors="coerce")
     train_s = pd.to_numeric(data.get("train_seconds"), errors="coerce")
-    data["_search"] = np.where(data["role"] == "search", search_s.fillna(train_s), np.nan)
+    data["_search"] = np.where(data["role"] == "search", search_s.fillna(train_s),
+                               np.where(data["role"] == "candidate", train_s, np.nan))
     data["_train"] = np.where(data["role"].isin(["searched", "random"]), train_s, np.nan)
     rows = []
-    for (origin, dataset, method), g in data[data["role"].isin(["search", "searched", "random"])].groupby(
+    for (origin, dataset, method), g in data[data["role"].isin(["search", "candidate", "searched", "random"])].groupby(
             ["origin", "dataset", "method"], sort=True):
-        search, train = g["_search"].dropna(), g["_train"].dropna()
+        candidates = g[g["role"] == "candidate"]
+        multi_trial = (candidates.groupby(["experiment_id", "search_seed"])["_search"].sum(min_count=1)
+                       if len(candidates) else pd.Series(dtype=float))
+        search = pd.concat([g.loc[g["role"] == "search", "_search"], multi_trial]).dropna()
+        train = g["_train"].dropna()
         if search.empty and train.empty:
             continue
         rows.append({
             "origin": origin, "dataset": dataset, "method": method,
-            "search_runs": int((g["role"] == "search").sum()), "search_hours": search.sum() / 3600,
+            "search_runs": int((g["role"] == "search").sum()) + len(multi_trial), "search_hours": search.sum() / 3600,
             "search_hours_per_run": search.mean() / 3600 if len(search) else np.nan,
             "train_runs": int(g["role"].isin(["searched", "random"]).sum()), "train_hours": train.sum() / 3600,
             "train_hours_per_run": train.mean() / 3600 if len(train) else np.nan,

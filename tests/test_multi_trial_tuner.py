@@ -185,8 +185,10 @@ def test_trial_parameters_and_tabular() -> None:
     ({"num_searches": 0}, "num_searches must be an integer >= 1"),
 ])
 def test_bad_class_args(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        _tuner(**kwargs)
+    tuner = _tuner(**kwargs)  # the strategies are built in a thread: errors come with the first use
+    for use in (lambda: tuner.num_trials, lambda: tuner.generate_multiple_parameters([0])):
+        with pytest.raises(ConfigError, match=message):
+            use()
 
 
 def test_benchmark_tuner_refuses_multi_trial_methods() -> None:

@@ -62,10 +62,23 @@ class MultiTrialTuner(ServingTuner):
                  search: dict[str, Any] | None = None, candidate_protocol: Any = "quick", protocol: Any = "darts",
                  train_seed: int | None = None, candidate_space_args: dict[str, Any] | None = None,
                  tabular: dict[str, Any] | None = None):
+        super().__init__()
+        # The space and the strategies import torch and nni.nas: built in a thread, so that NNI's dispatcher
+        # connects within the manager's 10 s (see nni_nas_bench.tuners.serving).
+        self._build_in_background(lambda: self._build(
+            method, dataset, num_searches, num_random, search_seed, arch_seed, space, space_args, search,
+            candidate_protocol, protocol, train_seed, candidate_space_args, tabular))
+
+    def _build(self, method: str, dataset: str, num_searches: int, num_random: int, search_seed: int, arch_seed: int,
+               space: str, space_args: dict[str, Any] | None, search: dict[str, Any] | None, candidate_protocol: Any,
+               protocol: Any, train_seed: int | None, candidate_space_args: dict[str, Any] | None,
+               tabular: dict[str, Any] | None) -> None:
+        """Validate every classArg and build the K strategies (a bad YAML fails at the first request)."""
         from nni_nas_bench.strategies import create_strategy, get_strategy_class
         from search_spaces import create_space
 
-        super().__init__()
+        if tabular is not None and not isinstance(tabular, dict):
+            raise ConfigError(f"tabular must be a mapping of table settings, got {tabular!r}")
         self._setup(method, dataset, num_searches, num_random, search_seed, arch_seed, space, space_args, protocol,
                     train_seed)
         if getattr(get_strategy_class(method), "kind", None) != "multi_trial":
@@ -76,8 +89,6 @@ class MultiTrialTuner(ServingTuner):
         self.candidate_protocol = from_dict(candidate_protocol)
         self.candidate_space_args = {**self.space_args, **(candidate_space_args or {})}
         create_space(space, **self.candidate_space_args)  # raises on bad settings
-        if tabular is not None and not isinstance(tabular, dict):
-            raise ConfigError(f"tabular must be a mapping of table settings, got {tabular!r}")
         self.tabular = tabular
         self.searches = [create_strategy(method, seed=self.search_seed + i, **self.search_settings)
                          for i in range(self.num_searches)]
@@ -93,11 +104,13 @@ class MultiTrialTuner(ServingTuner):
     @property
     def budget(self) -> int:
         """Candidates per search."""
+        self._wait_built()
         return self.searches[0].budget
 
     @property
     def num_trials(self) -> int:
         """K × budget candidates + K searched + the random ones (= maxTrialNumber)."""
+        self._wait_built()
         return self.num_searches * (self.budget + 1) + self.num_random
 
     # ------------------------------------------------------------------------------ parameters

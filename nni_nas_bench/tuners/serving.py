@@ -27,6 +27,13 @@ With one trial at a time that is at once; with several, a failure is known when 
 beside it have ended. A trial that reported FINAL and then exited non-zero counts twice and may make a
 running trial look failed; that costs one result, whereas not counting would risk a hang.
 
+NNI's manager gives the tuner process 10 seconds to connect (``tuner_command_channel.js``), counted
+from its start, and NNI's dispatcher builds the tuner before it connects. Importing torch and
+``nni.nas`` for a space and its strategies can take longer on a busy machine, so a tuner may build
+them in a thread (:meth:`ServingTuner._build_in_background`): every NNI callback and ``num_trials``
+wait for it and re-raise its error, so a bad classArg still fails the experiment at its first request
+(and ``nas-bench check``, which reads ``num_trials``, at once).
+
 The tuner runs its callbacks on two dispatcher threads (metrics and requests on one, trial ends on the
 other); a lock guards its state. NNI's websocket channel is thread-safe, so either thread may send.
 """
@@ -77,6 +84,27 @@ class ServingTuner(Tuner):
         self._failed_ends = 0
         self._owed: deque[int] = deque()              # requested parameter ids not served yet
         self._send: SendTrial | None = None
+        self._builder: threading.Thread | None = None
+        self._build_error: BaseException | None = None
+
+    def _build_in_background(self, build: Callable[[], None]) -> None:
+        """Run ``build`` (the heavy part of ``__init__``) in a thread; see the module docstring."""
+
+        def run() -> None:
+            try:
+                build()
+            except BaseException as exc:  # re-raised by _wait_built in the caller's thread
+                self._build_error = exc
+
+        self._builder = threading.Thread(target=run, name=f"{type(self).__name__} setup", daemon=True)
+        self._builder.start()
+
+    def _wait_built(self) -> None:
+        """Wait for :meth:`_build_in_background`'s work; raise its error, if any."""
+        if self._builder is not None:
+            self._builder.join()
+        if self._build_error is not None:
+            raise self._build_error
 
     def _setup(self, method: str, dataset: str, num_searches: int, num_random: int, search_seed: int,
                arch_seed: int, space: str, space_args: dict[str, Any] | None, protocol: Any,
@@ -129,6 +157,7 @@ class ServingTuner(Tuner):
     # ------------------------------------------------------------------------------ NNI callbacks
     def generate_multiple_parameters(self, parameter_id_list: list[int], **kwargs: Any) -> list[dict[str, Any]]:
         """Serve what is ready; keep the other ids to serve later (see the module docstring)."""
+        self._wait_built()
         with self._lock:
             if kwargs.get("st_callback") is not None:
                 self._send = kwargs["st_callback"]
@@ -147,6 +176,7 @@ class ServingTuner(Tuner):
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
         """One trial, if one is ready (NNI calls :meth:`generate_multiple_parameters`; this is for direct use)."""
+        self._wait_built()
         with self._lock:
             params = self._take(parameter_id)
             if params is None:
@@ -155,6 +185,7 @@ class ServingTuner(Tuner):
 
     def receive_trial_result(self, parameter_id: int, parameters: dict[str, Any], value: Any, **kwargs: Any) -> None:
         """A FINAL metric, under the parameter id the trial really ran."""
+        self._wait_built()
         with self._lock:
             if parameter_id in self._reported:
                 return
@@ -166,6 +197,7 @@ class ServingTuner(Tuner):
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         """Count failed trials (their parameter id may be another trial's, so it is not used)."""
+        self._wait_built()
         with self._lock:
             if not success:
                 self._failed_ends += 1
