@@ -163,3 +163,39 @@ def test_search_trial_runs_nao_and_writes_its_history(synthetic_root: Path, cach
     doc = json.loads((tmp_path / "nao_search.json").read_text())
     assert doc["final_genotype"] == genotype.to_text() and len(doc["epochs"]) == 2
     assert json.loads(metrics["search"])["seed"] == 1
+
+
+@pytest.mark.slow
+def test_nnictl_enas_benchmark_end_to_end(nnictl_runner, synthetic_root: Path, cache_dir: Path,
+                                          tmp_path: Path) -> None:
+    """ENAS in a real experiment: its search trial, the final training of its genotype and a random
+    architecture of the ENAS space, all trained through the enas space's own network builder."""
+    from analysis import read_experiment
+    from nni_nas_bench.tuners.random_baseline import random_trial_parameters
+    from tests.conftest import trial_command
+
+    tiny = {"preset": "quick", "epochs": 1, "channels": 4, "layers": 3, "batch_size": 50, "subset": 5,
+            "eval_batch_size": 100, "seed": 1}
+    class_args = {"method": "enas", "dataset": "cifar10", "num_searches": 1, "num_random": 1, "search_seed": 0,
+                  "arch_seed": 2, "space": "enas", "space_args": {},
+                  "search": {**TINY, "epochs": 1, "controller_steps": 2, "final_samples": 2}, "protocol": tiny}
+    config = {
+        "experimentName": "test-benchmark-enas", "searchSpace": {},
+        "trialCommand": trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"),
+        "trialCodeDirectory": str(tmp_path), "trialConcurrency": 2, "maxTrialNumber": 3,
+        "tuner": {"className": "nni_nas_bench.tuners.benchmark.BenchmarkTuner", "codeDirectory": str(tmp_path),
+                  "classArgs": class_args},
+        "trainingService": {"platform": "local"},
+    }
+    experiment = nnictl_runner(config, tmp_path, timeout=600)
+    df = read_experiment(experiment)
+    assert list(df.status) == ["SUCCEEDED"] * 3, df[["trial_id", "status", "role"]]
+    assert sorted(df.role) == ["random", "search", "searched"]
+    space = create_space("enas")
+    search = df[df.role == "search"].iloc[0]
+    searched = df[df.role == "searched"].iloc[0]
+    assert searched.genotype == search.genotype and searched.method == "enas"
+    space.parse(searched.genotype)
+    expected = random_trial_parameters(space, "enas", {}, "cifar10", 2, 0, tiny)["genotype"]
+    assert df[df.role == "random"].iloc[0].genotype == expected  # drawn by the ENAS space's own sampler
+    assert len(list(experiment.rglob("enas_search.json"))) == 1
