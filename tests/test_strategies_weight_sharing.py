@@ -199,3 +199,29 @@ def test_nnictl_enas_benchmark_end_to_end(nnictl_runner, synthetic_root: Path, c
     expected = random_trial_parameters(space, "enas", {}, "cifar10", 2, 0, tiny)["genotype"]
     assert df[df.role == "random"].iloc[0].genotype == expected  # drawn by the ENAS space's own sampler
     assert len(list(experiment.rglob("enas_search.json"))) == 1
+
+
+def test_weight_sharing_strategy_runs_under_nni_execution_engine(synthetic_root: Path, cache_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """NNI's own API (the base's ``_run``): the strategy searches, then NNI's engine evaluates the found child."""
+    import nni
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.execution import SequentialExecutionEngine
+    from nni.nas.space import RawFormatModelSpace
+
+    from search_spaces.model_space import CellModelSpace
+
+    monkeypatch.setenv("NNB_CACHE_DIR", str(cache_dir))
+    evaluated = []
+
+    def evaluate(model: CellModelSpace) -> None:
+        evaluated.append(model.genotype)
+        nni.report_final_result(1.0)
+
+    model_space = RawFormatModelSpace.from_model(CellModelSpace("enas", {"n_nodes": 2}, C=4, layers=3),
+                                                 FunctionalEvaluator(evaluate))
+    strategy = create_strategy("manas", seed=0, dataset="cifar10", data_root=synthetic_root, device="cpu",
+                               **{**TINY, "epochs": 1})
+    strategy(model_space, SequentialExecutionEngine())
+    assert evaluated == [strategy.result.genotype]
+    assert next(strategy.list_models()).sample == create_space("enas", n_nodes=2).to_sample(strategy.result.genotype)
