@@ -238,7 +238,7 @@ class MultiTrialStrategy(Strategy):
             for model, sample in [r for r in running if r[0].status in ended]:
                 running.remove((model, sample))
                 trained = model.status == ModelStatus.Trained
-                self.tell(sample, _engine_metrics(model.metric) if trained else None)
+                self.tell(sample, self._engine_metrics(model) if trained else None)
                 progress = time.monotonic()
             can_submit = self.engine.budget_available()
             if (self.done() or not can_submit) and not running:
@@ -308,6 +308,13 @@ class MultiTrialStrategy(Strategy):
         return out
 
     # ------------------------------------------------------------------------------ hooks
+    def _engine_metrics(self, model: Any) -> Metrics | None:
+        """The metrics of a model NNI's engine trained: NNI keeps only the number (``default``)."""
+        metric = model.metric
+        if isinstance(metric, (int, float)) and not isinstance(metric, bool):
+            return {"default": float(metric)}
+        return None
+
     def _reset(self) -> None:
         """Reset the method's own state (called by :meth:`start`, after ``self.rng`` was re-seeded)."""
 
@@ -325,11 +332,3 @@ class MultiTrialStrategy(Strategy):
         if self.space is None:
             raise RuntimeError(f"{self.name}: call start(space) (or search(...)) first")
 
-
-def _engine_metrics(metric: Any) -> Metrics | None:
-    """NNI's final metric of a model (a number, or the dict a trial reported) as a metrics dict."""
-    if isinstance(metric, dict):
-        return metric
-    if isinstance(metric, (int, float)) and not isinstance(metric, bool):
-        return {"default": float(metric)}
-    return None

@@ -14,7 +14,8 @@ Each generation:
 A generation waits for all its offspring (NSGA-II is generational). The final pick is the most accurate
 architecture on the Pareto front of every evaluation (ties: fewer FLOPs). FLOPs come from the
 evaluation's ``flops`` metric (the trainer reports the child network's MFLOPs), else from
-``space.flops(sample)``.
+``space.flops(sample)``; on NNI's engine path, whose metrics are a number only, they are counted on the
+frozen model at ``image_size``.
 """
 
 from __future__ import annotations
@@ -70,13 +71,14 @@ class NsgaNetStrategy(MultiTrialStrategy):
     """NSGA-II on (accuracy, FLOPs); ``budget`` defaults to population + generations × offspring."""
 
     def __init__(self, *, population: int = 40, generations: int = 30, offspring: int = 20,
-                 crossover_prob: float = 0.9, budget: int | None = None, **settings: Any):
+                 crossover_prob: float = 0.9, image_size: int = 32, budget: int | None = None, **settings: Any):
         self.population = positive_int("nsganet", "population", population)
         self.generations = positive_int("nsganet", "generations", generations)
         self.offspring = positive_int("nsganet", "offspring", offspring)
         if not isinstance(crossover_prob, (int, float)) or not 0 <= crossover_prob <= 1:
             raise ConfigError(f"nsganet.crossover_prob must be in [0, 1], got {crossover_prob!r}")
         self.crossover_prob = float(crossover_prob)
+        self.image_size = positive_int("nsganet", "image_size", image_size)
         super().__init__(budget=budget or population + generations * offspring, **settings)
 
     def _settings(self) -> dict[str, Any]:
@@ -109,6 +111,14 @@ class NsgaNetStrategy(MultiTrialStrategy):
         self._outstanding -= 1
         if metrics is not None:
             self._evaluated.append((sample, self._objectives(sample, metrics)))
+
+    def _engine_metrics(self, model: Any) -> Metrics | None:
+        metrics = super()._engine_metrics(model)
+        if metrics is not None and not hasattr(self.space, "flops"):
+            from nni_nas_bench.training.cost import count_mflops
+
+            metrics["flops"] = count_mflops(model.executable_model(), self.image_size)  # the frozen network
+        return metrics
 
     def _objectives(self, sample: Sample, metrics: Metrics) -> np.ndarray:
         flops = metrics.get("flops")
