@@ -29,11 +29,13 @@ IDENTITY = ("role", "method", "dataset", "space", "search_seed", "study")
 def run_search(params: dict[str, Any], *, data_root: str | Path, device: str = "auto",
                output_dir: str | Path | None = None,
                report_epoch: Callable[[dict[str, Any]], None] | None = None,
-               log: Callable[[str], None] = print) -> dict[str, Any]:
+               log: Callable[[str], None] = print, checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
     """Run the search of ``params``; return its final metrics (identity included).
 
     ``output_dir`` receives the method's per-epoch history (α and genotype per epoch for DARTS);
     ``report_epoch`` gets one dict per epoch (``default`` = the supernet's validation accuracy).
+    ``checkpoint_dir`` holds per-epoch search checkpoints for strategies that keep them (the DARTS
+    family): a search restarted with the same directory resumes where it stopped.
     """
     from nni_nas_bench.data import get_dataset_info
     from nni_nas_bench.strategies import create_strategy
@@ -48,6 +50,8 @@ def run_search(params: dict[str, Any], *, data_root: str | Path, device: str = "
     info = get_dataset_info(params["dataset"])
     space = create_space(params["space"], **params.get("space_args", {}))
     strategy = create_strategy(params["method"], seed=int(params["search_seed"]), **settings)
+    if checkpoint_dir is not None and hasattr(strategy, "checkpoint_dir"):
+        strategy.checkpoint_dir = checkpoint_dir  # a place, not a setting: not part of the recorded protocol
     log(f"search trial: {params['method']} seed {params['search_seed']} on {info.name}, {space}")
     result = strategy.search(space, data_root=data_root, dataset=info.name, device=device, output_dir=output_dir,
                              log=log, report_epoch=report_epoch)

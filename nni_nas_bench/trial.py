@@ -189,8 +189,13 @@ def main(argv: list[str] | None = None) -> int:
         elif params.get("role") == "search":
             from nni_nas_bench.search_trial import run_search
 
+            # A restarted search trial has a new id and output folder: its checkpoints are keyed by what it
+            # searches (experiment + parameters), like final trainings'.
+            search_checkpoints = Path(args.checkpoint_dir or default_checkpoint_root()) / checkpoint_key(
+                params, os.environ.get("NNI_EXP_ID"))
             metrics = run_search(params, data_root=data_root, device=args.device,
-                                 output_dir=os.environ.get("NNI_OUTPUT_DIR"), report_epoch=report_epoch)
+                                 output_dir=os.environ.get("NNI_OUTPUT_DIR"), report_epoch=report_epoch,
+                                 checkpoint_dir=search_checkpoints)
         else:
             metrics = run_trial(
                 params, data_root=data_root, device=args.device,

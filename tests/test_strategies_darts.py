@@ -261,6 +261,7 @@ def test_search_trial_role(synthetic_root: Path, cache_dir: Path, tmp_path: Path
 
     monkeypatch.setenv("NNB_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("NNI_OUTPUT_DIR", str(tmp_path))  # where a trial's files go inside NNI
+    monkeypatch.setenv("NNB_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))  # not the user's cache
     params = {"role": "search", "method": "darts", "dataset": "cifar10", "space": "darts",
               "space_args": {"n_nodes": 2}, "search_seed": 7, "search": {**TINY, "order": 1}}
     assert main(["--params", json.dumps(params), "--data-root", str(synthetic_root), "--device", "cpu"]) == 0
@@ -269,6 +270,8 @@ def test_search_trial_role(synthetic_root: Path, cache_dir: Path, tmp_path: Path
     assert create_space("darts", n_nodes=2).parse(final["genotype"])
     assert json.loads(final["search"])["seed"] == 7 and final["search_seconds"] > 0 and final["code_version"]
     assert (tmp_path / RESULT_FILE).exists()
+    # per-epoch search checkpoints, keyed by the parameters (a restarted trial has a new output folder)
+    assert [p.name for p in (tmp_path / "checkpoints").glob("standalone-*/search-search.pt")] == ["search-search.pt"]
     # the stand-in of a failed search ends FAILED with the reason; a seed inside the settings is refused
     stand_in = {"role": "searched", "search_failed": "search seed 3 failed"}
     assert main(["--params", json.dumps(stand_in), "--data-root", str(synthetic_root)]) == 3
