@@ -29,7 +29,7 @@ from typing import Any, Callable
 import torch
 
 from nni_nas_bench.errors import ConfigError, NasBenchError, TrialFailedError
-from nni_nas_bench.provenance import code_version
+from nni_nas_bench.provenance import PARAMETERS_LINE, code_version
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.training.checkpoint import CheckpointStore, checkpoint_key, default_checkpoint_root
 from nni_nas_bench.training.trainer import resolve_device, train
@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("NNI gave this trial no parameters (the tuner has no more architectures)")
         else:
             raise ConfigError("not running inside NNI: pass --params JSON (see --help)")
+        # First line of the trial log: what this trial really runs (the analysis reads it for failed trials).
+        print(PARAMETERS_LINE + json.dumps(params, sort_keys=True), flush=True)
         report_epoch = report_final = None
         if in_nni:
             import nni

@@ -24,9 +24,22 @@ def default_checkpoint_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "nni_nas_bench" / "checkpoints"
 
 
+def _canonical(value: Any) -> Any:
+    """``value`` with every number as a float: NNI's manager (JavaScript) writes the tuner's ``5.0`` back
+    as ``5``, so a trial re-submitted from the web UI or the REST API must hash like the original."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def checkpoint_key(params: dict[str, Any], experiment_id: str | None = None) -> str:
-    """Stable name for the run of ``params`` (canonical JSON, so key order does not matter)."""
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    """Stable name for the run of ``params`` (canonical JSON: key order and 5 vs 5.0 do not matter)."""
+    text = json.dumps(_canonical(params), sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:20]
     return f"{experiment_id or 'standalone'}-{digest}"
 
 

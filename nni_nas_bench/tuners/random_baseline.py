@@ -9,11 +9,28 @@ same random draws in two op sets.
 Architecture ``k`` depends only on ``(seed, k)`` (and on the space), so the same YAML always trains the
 same architectures, whatever order trials finish in and however many run at once. In two op sets of
 equal size the same draws give the same cell topology with the ops of the other set.
+
+Failures and resume (what a researcher expects from a benchmark: every trial number is handed out once,
+and a failure is a result, not a reason to silently retry):
+
+- a trial that fails (crash, NaN, out of memory, killed) is recorded as FAILED by NNI and the tuner goes
+  on with the next trial; it is never handed out again within the run, because NNI 3.0's ``trial_end``
+  may name another trial's parameter id (#5726) and because a NaN or a crash under a fixed seed would
+  fail again. To retry one, re-submit its parameters (web UI "Customized trial", or ``POST
+  /api/v1/nni/trial-jobs``): the re-run continues from the failed run's last per-epoch checkpoint;
+- ``nnictl resume`` of a stopped experiment: NNI itself re-runs the trials that were running (they
+  continue from their checkpoints), and the tuner continues after the last trial number it handed out
+  before the stop, which it keeps in NNI's tuner checkpoint folder (``NNI_CHECKPOINT_DIRECTORY``) and,
+  as a second source, learns from the finished trials NNI re-imports (``import_data``). Without this a
+  resumed tuner would start again at architecture 0: duplicates, and the last architectures never run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +42,7 @@ from nni_nas_bench.training import from_dict, overlay
 
 _logger = logging.getLogger(__name__)
 _VARIANT_KEYS = ("name", "protocol", "space_args", "train_seed")
+_STATE_FILE = "random_baseline_tuner.json"
 
 
 def architecture_seed(seed: int, index: int) -> np.random.RandomState:
@@ -119,12 +137,58 @@ class RandomBaselineTuner(Tuner):
             raise NoMoreTrialError(f"all {self.num_trials} trials were submitted")
         params = self.trial_parameters(self._next)
         self._next += 1
+        self._save_state()
         _logger.info("parameter %s -> architecture %d, variant %s", parameter_id, params["arch_index"],
                      params.get("variant", "-"))
         return params
 
     def receive_trial_result(self, parameter_id: int, parameters: dict[str, Any], value: Any, **kwargs: Any) -> None:
         """Nothing to learn: random architectures do not depend on results."""
+
+    def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
+        """A failed trial stays failed: its number is not handed out again (see the module docstring)."""
+        if not success:
+            _logger.info("a trial failed (NNI names parameter %s, which may be another trial's); not retried",
+                         parameter_id)
+
+    # ------------------------------------------------------------------------------ resume
+    def _state_path(self) -> Path | None:
+        directory = self.get_checkpoint_path()  # NNI_CHECKPOINT_DIRECTORY, set by the manager at create/resume
+        return Path(directory) / _STATE_FILE if directory else None
+
+    def _save_state(self) -> None:
+        path = self._state_path()
+        if path is None:
+            return
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"next": self._next, "num_trials": self.num_trials}))
+        os.replace(tmp, path)
+
+    def load_checkpoint(self) -> None:
+        """``nnictl resume``: continue after the last trial number handed out before the stop."""
+        path = self._state_path()
+        if path is not None and path.is_file():
+            state = json.loads(path.read_text())
+            self._next = max(self._next, int(state["next"]))
+            _logger.info("resumed: trials 0..%d were handed out before the stop", self._next - 1)
+
+    def import_data(self, data: list[dict[str, Any]]) -> None:
+        """Finished trials NNI re-imports on resume: their numbers are never handed out again."""
+        for entry in data:
+            number = self.trial_number(entry.get("value"))
+            if number is not None:
+                self._next = max(self._next, number + 1)
+        self._save_state()
+
+    def trial_number(self, metrics: Any) -> int | None:
+        """The trial number of a trial's own FINAL metrics (architecture index and variant name), if any."""
+        if not isinstance(metrics, dict) or not isinstance(metrics.get("arch_index"), int):
+            return None
+        names = [v["name"] for v in self.variants]
+        variant = metrics.get("variant", names[0])
+        if variant not in names:
+            return None
+        return metrics["arch_index"] * len(names) + names.index(variant)
 
     def update_search_space(self, search_space: dict[str, Any]) -> None:
         """The space comes from classArgs; NNI's searchSpace field is unused."""

@@ -1,0 +1,101 @@
+"""A running nnictl experiment a test can drive step by step: create, poll its REST API, stop, resume.
+
+``tests.conftest.run_nnictl`` runs an experiment to the end in one call; failure and resume tests need
+to act while it runs (kill a trial, read the web UI, stop it mid-trial and resume it), so this keeps
+the experiment's id, port and folder and talks to NNI's REST API (``/api/v1/nni/...``).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from tests.conftest import REPO
+
+NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
+ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Session:
+    """One experiment: ``folder`` holds db/nni.sqlite and the trial folders; ``port`` serves its REST API."""
+
+    id: str
+    port: int
+    folder: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.url}/api/v1/nni/{path}", timeout=10) as r:
+            return json.load(r)
+
+    def post(self, path: str, body: Any) -> Any:
+        request = urllib.request.Request(f"{self.url}/api/v1/nni/{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return json.load(r)
+
+    def status(self) -> dict[str, Any]:
+        return self.get("check-status")
+
+    def trials(self) -> list[dict[str, Any]]:
+        return self.get("trial-jobs")
+
+    def wait(self, what: str, done: Callable[[], bool], timeout: float = 300) -> None:
+        """Poll ``done`` until it holds; on a timeout or an experiment ERROR, fail with the logs."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if done():
+                return
+            status = self.status()
+            if status["status"] == "ERROR":
+                raise AssertionError(f"experiment error while waiting for {what}: {status}\n{self.logs()}")
+            time.sleep(1)
+        raise AssertionError(f"timed out waiting for {what}; status {self.status()}\n{self.logs()}")
+
+    def logs(self) -> str:
+        parts = []
+        for log in sorted(self.folder.rglob("*.log")) + sorted(self.folder.rglob("trial.stderr")):
+            parts.append(f"==== {log}\n{log.read_text(errors='replace')[-2000:]}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        subprocess.run([*NNICTL, "stop", self.id], capture_output=True, text=True, timeout=120)
+
+    def resume(self) -> subprocess.CompletedProcess:
+        """``nnictl resume`` on a fresh port; ``--experiment_dir`` is the folder holding experiment folders."""
+        self.port = free_port()
+        return subprocess.run([*NNICTL, "resume", self.id, "--port", str(self.port), "--experiment_dir",
+                               str(self.folder.parent)], capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def create(config: dict[str, Any], workdir: Path) -> tuple[subprocess.CompletedProcess, Session | None]:
+    """``nnictl create``: its output, and the session (None when nnictl made no experiment folder)."""
+    config = {**config, "experimentWorkingDirectory": str(workdir / "nni-experiments")}
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "experiment.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    port = free_port()
+    out = subprocess.run([*NNICTL, "create", "--config", str(path), "--port", str(port)], capture_output=True,
+                         text=True, timeout=120, cwd=REPO)
+    folders = [p for p in (workdir / "nni-experiments").glob("*") if p.is_dir() and not p.name.startswith("_")]
+    session = Session(folders[0].name, port, folders[0]) if len(folders) == 1 else None
+    return out, session

@@ -1,0 +1,162 @@
+"""End to end, failures: trials that crash, run out of memory, diverge (NaN) or are SIGKILLed in a real
+nnictl experiment end as FAILED with their reason, the experiment goes on, the killed trial re-submitted
+(NNI's customized trial, as the web UI's "Customized trial" does) continues from its checkpoint, and a
+stopped experiment resumed with ``nnictl resume`` continues its interrupted trial from its checkpoint and
+then trains the architectures it had not started, each exactly once.
+
+While the first experiment runs, the web UI's data is read back through NNI's REST API and the trial list
+is screenshotted with headless Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import read_experiments
+from tests.conftest import REPO
+from tests.nnictl_session import ENDED, Session, create
+
+pytestmark = pytest.mark.slow
+
+TINY = {"preset": "quick", "epochs": 2, "channels": 4, "layers": 3, "batch_size": 50, "subset": None,
+        "eval_batch_size": 100, "seed": 1}
+ARTIFACTS = REPO / ".pytest_cache" / "artifacts"
+
+
+def fault_command(data: Path, cache: Path, work: Path, faults: dict[str, str]) -> str:
+    """The real trial entry point behind tests/fault_trial.py (faults strike in epoch 2)."""
+    (work / "faults").mkdir(parents=True, exist_ok=True)
+    return (f"OMP_NUM_THREADS=1 PYTHONPATH={REPO} NNB_CACHE_DIR={cache} NNB_TEST_FAULT_DIR={work / 'faults'} "
+            f"NNB_TEST_FAULTS='{json.dumps(faults, separators=(',', ':'))}' {sys.executable} -m tests.fault_trial "
+            f"--data-root {data} --checkpoint-dir {work / 'checkpoints'} --device cpu")
+
+
+def experiment_config(name: str, command: str, work: Path, class_args: dict, concurrency: int, max_trials: int) -> dict:
+    return {
+        "experimentName": name, "searchSpace": {}, "trialCommand": command, "trialCodeDirectory": str(work),
+        "trialConcurrency": concurrency, "maxTrialNumber": max_trials,
+        "tuner": {"className": "nni_nas_bench.tuners.RandomBaselineTuner", "codeDirectory": str(REPO),
+                  "classArgs": {"dataset": "cifar10", "protocol": TINY, **class_args}},
+        "trainingService": {"platform": "local"},
+    }
+
+
+def trial_stdout(session: Session, trial_id: str) -> str:
+    """What the trial printed: NNI's local service moves a trial's prints to trial.log once it imports nni."""
+    files = ("trial.stdout", "trial.log")
+    return "\n".join(p.read_text() for f in files for p in session.folder.glob(f"environments/*/trials/{trial_id}/{f}"))
+
+
+def screenshot(url: str, path: Path) -> bytes:
+    """A headless Chromium screenshot of ``url`` (the web UI is a JS app: give it virtual time to render)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium not installed (apt-get install chromium; .ci/run does)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                          "--window-size=1600,1000", "--virtual-time-budget=8000", f"--screenshot={path}", url],
+                         capture_output=True, text=True, timeout=120)
+    assert path.is_file(), out.stderr[-2000:]
+    return path.read_bytes()
+
+
+VARIANTS = [
+    {"name": "nan", "protocol": {"lr": 1.0e30, "grad_clip": 0.0}},
+    {"name": "crash"},
+    {"name": "kill"},
+]
+
+
+def test_failed_trials_are_recorded_and_a_killed_trial_resumes(synthetic_root: Path, cache_dir: Path,
+                                                                tmp_path: Path) -> None:
+    command = fault_command(synthetic_root, cache_dir, tmp_path, {"crash": "crash", "kill": "kill"})
+    # One slot more than the tuner's 3 trials: the re-submitted one.
+    config = experiment_config("test-failures", command, tmp_path, {"num_archs": 1, "seed": 3, "variants": VARIANTS},
+                               concurrency=3, max_trials=4)
+    out, session = create(config, tmp_path / "submitter")
+    assert out.returncode == 0 and session is not None, out.stdout + out.stderr
+    try:
+        session.wait("the three trials to end", lambda: len(session.trials()) == 3
+                     and all(t["status"] in ENDED for t in session.trials()))
+        # Which trial ran what: from the trials' own log lines (NNI's record can swap parameters, #5726).
+        ended = read_experiments([session.folder])
+        status = dict(zip(ended.variant, ended.status))
+        # NNI 3.0 records a trial that died from a signal as USER_CANCELED (exit code null); the analysis
+        # tells it from a real cancel (see analysis/trial_db.py).
+        assert status == {"nan": "FAILED", "crash": "FAILED", "kill": "USER_CANCELED"}, ended
+        recorded = [json.loads(t["hyperParameters"][0])["parameters"] for t in session.trials()]
+
+        # ---- re-submit the killed trial with its own parameters (the web UI's "customized trial")
+        killed = next(p for p in recorded if p["variant"] == "kill")
+        session.post("trial-jobs", killed)
+        session.wait("the re-submitted trial", lambda: session.status()["status"] == "DONE")
+
+        # ---- the web UI's data, read back through the REST API of the running experiment
+        trials = session.trials()
+        assert len(trials) == 4
+        for t in trials:
+            params = json.loads(t["hyperParameters"][0])["parameters"]
+            assert params["role"] == "random" and params["method"] == "random"
+            assert params["genotype"].startswith("Genotype(") and params["variant"] in ("nan", "crash", "kill")
+        metrics = session.get("metric-data")
+        finals = [json.loads(json.loads(m["data"])) for m in metrics if m["type"] == "FINAL"]
+        assert len(finals) == 1 and finals[0]["variant"] == "kill" and finals[0]["role"] == "random"
+        assert finals[0]["method"] == "random" and finals[0]["genotype"] == killed["genotype"]
+        assert 0 <= finals[0]["default"] <= 100 and finals[0]["epochs"] == 2
+        curve = [json.loads(json.loads(m["data"])) for m in metrics if m["type"] == "PERIODICAL"]
+        assert {c["epoch"] for c in curve} >= {1, 2}
+        png = screenshot(f"{session.url}/detail", ARTIFACTS / "webui-trials.png")
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000, len(png)
+    finally:
+        session.stop()
+
+    df = read_experiments([session.folder])
+    assert len(df) == 4, df[["trial_id", "status", "variant", "error"]]
+    rows = {(r.variant, r.status): r for r in df.itertuples()}
+    assert "nni-nas-bench: trial failed: training loss became nan" in rows[("nan", "FAILED")].error
+    assert "RuntimeError: injected crash in epoch 2" in rows[("crash", "FAILED")].error
+    killed_row = rows[("kill", "USER_CANCELED")]
+    assert killed_row.failed and "killed" in killed_row.error
+    resumed = rows[("kill", "SUCCEEDED")]
+    assert resumed.complete and len(resumed.curve) == 2
+    log = trial_stdout(session, resumed.trial_id)
+    assert "after epoch 1" in log and "epoch 2/2" in log and "epoch 1/2" not in log, log
+    assert int(df.failed.sum()) == 3 and int(df.complete.sum()) == 1
+
+
+def test_nnictl_resume_continues_the_interrupted_trial_and_the_tuner(synthetic_root: Path, cache_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    """Stop the experiment while architecture 0 is in epoch 2; resume: it continues after epoch 1 (its
+    checkpoint), and the tuner hands out architectures 1 and 2, not 0 again."""
+    command = fault_command(synthetic_root, cache_dir, tmp_path, {"arch0": "hang"})
+    config = experiment_config("test-resume", command, tmp_path, {"num_archs": 3, "seed": 6}, concurrency=1,
+                               max_trials=3)
+    out, session = create(config, tmp_path / "submitter")
+    assert out.returncode == 0 and session is not None, out.stdout + out.stderr
+    marker = tmp_path / "faults" / "hang-None-0"
+    try:
+        session.wait("architecture 0 to hang in epoch 2", marker.exists)
+        session.stop()
+        stopped = read_experiments([session.folder])
+        print(stopped[["trial_id", "status", "arch_index", "error"]].to_string())
+        resumed = session.resume()
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        session.wait("the resumed experiment", lambda: session.status()["status"] in ("DONE", "TUNER_NO_MORE_TRIAL")
+                     and all(t["status"] in ENDED for t in session.trials()))
+    finally:
+        session.stop()
+
+    df = read_experiments([session.folder])
+    print(df[["trial_id", "status", "arch_index", "error"]].to_string())
+    done = df[df.complete]
+    assert sorted(done.arch_index.astype(int)) == [0, 1, 2], df[["trial_id", "status", "arch_index"]]
+    first = done[done.arch_index.astype(int) == 0].iloc[0]
+    log = trial_stdout(session, first.trial_id)
+    assert "after epoch 1" in log and "epoch 1/2" not in log.split("after epoch 1")[-1], log
