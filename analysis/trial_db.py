@@ -75,6 +75,7 @@ import numpy as np
 import pandas as pd
 
 from nni_nas_bench.errors import NasBenchError
+from nni_nas_bench.provenance import PARAMETERS_LINE as _PARAMETERS_LINE
 
 COLUMNS = [
     "experiment_id", "trial_id", "status", "parameter_id", "role", "method", "dataset", "space", "space_args",
@@ -92,6 +93,12 @@ ALL_COLUMNS = COLUMNS + EXTRA_COLUMNS
 _IDENTITY = ("role", "method", "dataset", "space", "genotype", "arch_index", "arch_seed")
 _ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 _FAILED = ("FAILED", "SYS_CANCELED")
+# Events that are not a trial's status: a user's cancel request (its USER_CANCELED follows) and NNI's note
+# that `nnictl resume` re-runs the trial.
+_NOT_STATUS = ("USER_TO_CANCEL", "ADD_RESUMED")
+# NNI 3.0 records a trial that died from a signal (SIGKILL by the OOM killer or a preempted node) as
+# USER_CANCELED, the status of a real cancel; only a cancel asked for by the user leaves USER_TO_CANCEL.
+_KILLED = "killed by a signal (NNI records it as USER_CANCELED, but no user cancelled it)"
 
 
 class TrialDBError(NasBenchError):
@@ -215,6 +222,30 @@ def _curves(db: Path, conn: sqlite3.Connection) -> tuple[dict[str, list[float]],
     return curves, parameters
 
 
+def _own_parameters(experiment_dir: Path, trial_id: str) -> dict[str, Any] | None:
+    """The parameters a trial printed it runs (first lines of its trial.stdout, or of trial.log where NNI's
+    local service redirects a trial's prints once it imported nni).
+
+    With several trials at once NNI 3.0 can record another trial's parameters for a trial (#5726); a trial
+    that reported FINAL carries its identity in its metrics, and this line is what a FAILED one leaves.
+    Only the head of the file is read; a remote worker's logs are not in the local experiment folder.
+    """
+    for path in sorted(experiment_dir.glob(f"environments/*/trials/{trial_id}/trial.*")):
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(65536).decode("utf-8", "replace")
+        except OSError:
+            continue
+        for line in head.splitlines():
+            if _PARAMETERS_LINE in line:
+                try:
+                    value = json.loads(line.split(_PARAMETERS_LINE, 1)[1])
+                except json.JSONDecodeError:
+                    return None
+                return value if isinstance(value, dict) else None
+    return None
+
+
 def _last_stderr_line(experiment_dir: Path, trial_id: str) -> str | None:
     """Why a trial did not finish, from its stderr, when the experiment folder was copied whole.
 
@@ -268,7 +299,12 @@ def _read_db(db: Path) -> pd.DataFrame:
                                             "end_time": None})
 
     for timestamp, trial_id, event, data in events:
+        if not trial_id:
+            continue  # experiment-level events (ADD_CUSTOMIZED, IMPORT_DATA) name no trial
         row = trial(trial_id)
+        if event in _NOT_STATUS:
+            row["user_cancel"] = row.get("user_cancel") or event == "USER_TO_CANCEL"
+            continue
         row["status"] = event
         if data and "recorded_parameters" not in row:
             try:
@@ -296,6 +332,9 @@ def _read_db(db: Path) -> pd.DataFrame:
             raise TrialDBError(f"{db}: trial {trial_id} has an undecodable metric {str(data)[:80]!r}") from None
         row["final"] = value if isinstance(value, dict) else {"default": value}
     experiment_dir = db.parent.parent
+    for row in trials.values():
+        if "final" not in row:
+            row["own_parameters"] = _own_parameters(experiment_dir, row["trial_id"])
     rows = []
     for row in trials.values():
         row["curve"] = curves.get(row["trial_id"], [])
@@ -303,6 +342,8 @@ def _read_db(db: Path) -> pd.DataFrame:
         tidy.update(experiment_name=experiment_name, db_path=str(db.resolve()))
         if not tidy["complete"]:
             tidy["error"] = _last_stderr_line(experiment_dir, row["trial_id"])
+            if tidy["status"] == "USER_CANCELED" and not row.get("user_cancel"):
+                tidy["error"] = _KILLED + (f"; last output: {tidy['error']}" if tidy["error"] else "")
         rows.append(tidy)
     frame = pd.DataFrame(rows, columns=ALL_COLUMNS)
     for column in ("start_time", "end_time"):
@@ -312,7 +353,8 @@ def _read_db(db: Path) -> pd.DataFrame:
 
 def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
     final = row.get("final", {})
-    recorded = row.get("recorded_parameters") or {}
+    # A trial without a FINAL metric printed its own parameters (trial.stdout): truer than NNI's record.
+    recorded = row.get("own_parameters") or row.get("recorded_parameters") or {}
     identity = {k: final.get(k, recorded.get(k)) for k in _IDENTITY}
     protocol = final.get("protocol", recorded.get("protocol"))
     if isinstance(protocol, str):
@@ -359,7 +401,8 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
         "channels": (protocol or {}).get("channels"),
         "op_set": op_set,
         "complete": complete,
-        "failed": status in _FAILED or (status == "SUCCEEDED" and not complete),
+        "failed": status in _FAILED or (status == "SUCCEEDED" and not complete)
+        or (status == "USER_CANCELED" and not row.get("user_cancel")),
         "error": None,
         "study": final.get("study", recorded.get("study")),
         "variant": final.get("variant", recorded.get("variant")),
