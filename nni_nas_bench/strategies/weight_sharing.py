@@ -9,9 +9,12 @@ writes (:meth:`WeightSharingStrategy._search`); the data, the shared-weight opti
 file, NNI's entry point and the result type (:class:`~nni_nas_bench.strategies.darts.SearchResult`, as
 for DARTS) are here once.
 
-Accuracies of architectures on shared weights are computed with batch statistics (BN in training
-mode, no gradient): the supernet's BN has no affine parameters and its running statistics mix all
-architectures, so they do not describe any one of them (ENAS scores its samples the same way).
+BN statistics: the supernet's running statistics mix all architectures, so they describe none of
+them. A reward or score on one validation batch therefore uses that batch's statistics (BN in training
+mode, no gradient; the batches are shuffled, as ENAS scores its samples); an accuracy over the whole
+validation half first recalibrates the running statistics for that architecture on
+``bn_calibration_batches`` shuffled validation batches, then evaluates in eval mode (the validation
+loader keeps the dataset order, often sorted by class, where batch statistics would be meaningless).
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ class WeightSharingStrategy(Strategy):
     SGD ``w_lr`` annealed by cosine to ``w_lr_min`` (with warm restarts every ``w_restart_period``
     epochs, period × ``w_restart_mult`` after each, when ``w_restart_period`` is set), ``w_momentum``,
     ``w_nesterov``, ``w_weight_decay``, ``grad_clip``; data: ``cutout``, ``subset``, ``eval_batch_size``;
-    and ``seed``, which decides everything random (split, init, data order, sampled architectures).
+    ``bn_calibration_batches`` (see the module docstring); and ``seed``, which decides everything random
+    (split, init, data order, sampled architectures).
     """
 
     name = "weight_sharing"
@@ -91,7 +95,8 @@ class WeightSharingStrategy(Strategy):
     def __init__(self, *, epochs: int, batch_size: int, layers: int, channels: int, w_lr: float, w_lr_min: float,
                  w_momentum: float = 0.9, w_nesterov: bool = False, w_weight_decay: float = 3e-4,
                  w_restart_period: int | None = None, w_restart_mult: int = 2, grad_clip: float = 5.0,
-                 cutout: int = 0, subset: int | None = None, eval_batch_size: int = 256, seed: int = 0,
+                 cutout: int = 0, subset: int | None = None, eval_batch_size: int = 256,
+                 bn_calibration_batches: int = 10, seed: int = 0,
                  dataset: str | None = None, data_root: str | Path | None = None, device: str = "auto",
                  output_dir: str | Path | None = None):
         super().__init__()
@@ -113,6 +118,7 @@ class WeightSharingStrategy(Strategy):
         self.cutout = check_int(m, "cutout", cutout, 0)
         self.subset = None if subset is None else check_int(m, "subset", subset)
         self.eval_batch_size = check_int(m, "eval_batch_size", eval_batch_size)
+        self.bn_calibration_batches = check_int(m, "bn_calibration_batches", bn_calibration_batches)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"{m}.seed must be an integer, got {seed!r}")
         self.seed = seed
@@ -129,7 +135,8 @@ class WeightSharingStrategy(Strategy):
             "w_nesterov": self.w_nesterov, "w_weight_decay": self.w_weight_decay,
             "w_restart_period": self.w_restart_period, "w_restart_mult": self.w_restart_mult,
             "grad_clip": self.grad_clip, "cutout": self.cutout, "subset": self.subset,
-            "eval_batch_size": self.eval_batch_size, "seed": self.seed,
+            "eval_batch_size": self.eval_batch_size, "bn_calibration_batches": self.bn_calibration_batches,
+            "seed": self.seed,
         }
 
     def extra_repr(self) -> str:
@@ -279,12 +286,23 @@ class WeightSharingStrategy(Strategy):
 
     @torch.no_grad()
     def valid_accuracy(self, ctx: SearchContext, genotype: Genotype) -> float:
-        """Accuracy (%) of ``genotype`` on shared weights over the whole validation half."""
+        """Accuracy (%) of ``genotype`` on shared weights over the whole validation half (BN recalibrated)."""
+        norms = [m for m in ctx.net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
         ctx.net.train()
+        for _ in range(self.bn_calibration_batches):
+            ctx.net(next(ctx.valid_stream)[0], genotype)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        ctx.net.eval()
         correct, total = 0, 0
         for x, y in ctx.eval_loader:
             correct += int((ctx.net(x, genotype).argmax(1) == y).sum())
             total += y.numel()
+        ctx.net.train()
         return 100.0 * correct / max(total, 1)
 
     def end_epoch(self, ctx: SearchContext, row: dict[str, Any]) -> None:
