@@ -1,0 +1,51 @@
+"""End to end: `nnictl create` runs a tabular NB201 experiment (MultiTrialTuner + table lookups), and the
+analysis reads its nni.sqlite like any trained experiment: candidates, the searched pick, random cells, RI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import read_experiment
+from analysis.stats import ri_table
+from tests.conftest import REPO, SHARED_DATA
+
+TABLES = SHARED_DATA / "nas-bench-201"
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not TABLES.is_dir(), reason=f"NAS-Bench-201 tables not found at {TABLES}")]
+
+
+def test_nnictl_tabular_experiment_reaches_the_analysis(nnictl_runner, tmp_path: Path) -> None:
+    import yaml
+
+    from nni_nas_bench.tabular import load_table
+
+    config = yaml.safe_load((REPO / "experiments" / "nb201" / "evolution.yml").read_text())
+    args = config["tuner"]["classArgs"]
+    args.update(num_searches=1, num_random=2, search={"budget": 4, "population": 2, "sample_size": 2})
+    config.update(
+        experimentName="test-tabular-evolution",
+        trialCommand=f"OMP_NUM_THREADS=1 {sys.executable} -m nni_nas_bench.trial --data-root {SHARED_DATA}",
+        trialCodeDirectory=str(REPO), trialConcurrency=2, maxTrialNumber=4 + 1 + 2,
+    )
+    config["tuner"]["codeDirectory"] = str(REPO)
+    experiment = nnictl_runner(config, tmp_path, timeout=300)
+
+    df = read_experiment(experiment)
+    assert list(df.status) == ["SUCCEEDED"] * 7, df[["trial_id", "status", "role", "error"]]
+    assert sorted(df.role) == ["candidate"] * 4 + ["random"] * 2 + ["searched"]
+    table = load_table("cifar10-valid", SHARED_DATA)
+    candidates = df[df.role == "candidate"]
+    for row in candidates.itertuples():  # a seed draw of the validation accuracy, charged its training time
+        index = table.index_of(row.genotype)
+        allowed = table.valid[index] + table.seed_dev[index, : table.seed_count[index]]
+        assert min(abs(allowed - row.final_acc)) < 1e-6 and row.train_seconds == table.seconds[index]
+    searched = df[df.role == "searched"].iloc[0]
+    assert searched.genotype in set(candidates.genotype)
+    assert searched.final_acc == pytest.approx(table.test[table.index_of(searched.genotype)])
+    for row in df[df.role == "random"].itertuples():
+        assert row.final_acc == pytest.approx(table.test[table.index_of(row.genotype)])
+    ri = ri_table(df, n_boot=0)
+    assert list(ri.method) == ["evolution"] and ri.random_n.iloc[0] == 2 and ri.searched_n.iloc[0] == 1
