@@ -364,11 +364,7 @@ class DartsStrategy(Strategy):
         from nni_nas_bench.training.trainer import evaluate
 
         weights = dict(net.named_weight_parameters())
-        alphas = net.arch_parameters()
-        w_opt = torch.optim.SGD(list(weights.values()), lr=self.w_lr, momentum=self.w_momentum,
-                                weight_decay=self.w_weight_decay)
-        a_opt = torch.optim.Adam(alphas, lr=self.alpha_lr, betas=self.alpha_betas,
-                                 weight_decay=self.alpha_weight_decay)
+        w_opt, a_opt = self.make_optimizers(net)
         criterion = nn.CrossEntropyLoss()
         eval_protocol = Protocol(precision="fp32", channels_last=False)
         rows: list[dict[str, Any]] = []
@@ -388,27 +384,8 @@ class DartsStrategy(Strategy):
             seen = 0
             valid_stream = _epoch_stream(run.a_loader, epoch, epochs)
             for x, y in run.w_loader:
-                if update_alpha:
-                    # --- α step on a validation batch
-                    xv, yv = next(valid_stream)
-                    grads = self.alpha_gradient(net, weights, (x, y), (xv, yv), lr, w_opt, criterion)
-                    for a, g in zip(alphas, grads):
-                        a.grad = g
-                    a_opt.step()
-                # --- w step on the training batch (α frozen: its gradient would be computed for nothing)
-                for a in alphas:
-                    a.requires_grad_(False)
-                try:
-                    logits = net(x)
-                    loss = criterion(logits, y)
-                    w_opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                finally:
-                    for a in alphas:
-                        a.requires_grad_(True)
-                if self.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(weights.values(), self.grad_clip)
-                w_opt.step()
+                valid_batch = next(valid_stream) if update_alpha else None
+                logits, loss = self.step(net, weights, (x, y), valid_batch, lr, w_opt, a_opt, criterion)
                 loss_sum += loss.detach() * y.numel()
                 correct += (logits.detach().argmax(1) == y).sum()
                 seen += y.numel()
@@ -437,6 +414,44 @@ class DartsStrategy(Strategy):
                 run.report_epoch({"default": valid_acc, "epoch": row["epoch"], "train_loss": train_loss,
                                   "train_acc": row["train_acc"], "lr": lr, "epoch_seconds": seconds})
         return rows
+
+    def step(self, net: Any, weights: dict[str, torch.Tensor], train_batch: Batch, valid_batch: Batch | None,
+             lr: float, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer,
+             criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """One search step: the α step on ``valid_batch`` (skipped when None), then the w step; (logits, loss).
+
+        Public because it is the unit ``benchmarks/supernet_step.py`` times against NNI's DARTS step.
+        """
+        alphas = net.arch_parameters()
+        if valid_batch is not None:
+            grads = self.alpha_gradient(net, weights, train_batch, valid_batch, lr, w_opt, criterion)
+            for a, g in zip(alphas, grads):
+                a.grad = g
+            a_opt.step()
+        # w step on the training batch (α frozen: its gradient would be computed for nothing)
+        x, y = train_batch
+        for a in alphas:
+            a.requires_grad_(False)
+        try:
+            logits = net(x)
+            loss = criterion(logits, y)
+            w_opt.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            for a in alphas:
+                a.requires_grad_(True)
+        if self.grad_clip > 0:
+            nn.utils.clip_grad_norm_(weights.values(), self.grad_clip)
+        w_opt.step()
+        return logits, loss
+
+    def make_optimizers(self, net: Any) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        """The weight optimizer (SGD with momentum and weight decay) and the α optimizer (Adam)."""
+        w_opt = torch.optim.SGD(net.weight_parameters(), lr=self.w_lr, momentum=self.w_momentum,
+                                weight_decay=self.w_weight_decay)
+        a_opt = torch.optim.Adam(net.arch_parameters(), lr=self.alpha_lr, betas=self.alpha_betas,
+                                 weight_decay=self.alpha_weight_decay)
+        return w_opt, a_opt
 
     # --------------------------------------------------------------------------------- checkpoints
     def _checkpoint(self, run: SearchRun, phase: str, net: nn.Module, w_opt: torch.optim.Optimizer,
