@@ -59,6 +59,8 @@ class BenchmarkTuner(ServingTuner):
         strategy = create_strategy(method, seed=self.search_seed, **self.search_settings)  # raises on bad settings
         if getattr(strategy, "kind", None) == "multi_trial":
             raise ConfigError(f"{method!r} is a multi-trial method: use nni_nas_bench.tuners.MultiTrialTuner")
+        if hasattr(strategy, "check_space"):
+            strategy.check_space(self.space)  # a method/space mismatch fails at nnictl create, not in a search trial
         self._ready: deque[dict[str, Any]] = deque(self._search_params(i) for i in range(self.num_searches))
         self._ready.extend(self._random_params(k) for k in range(self.num_random))
         self._answered: set[int] = set()  # search parameter ids with a genotype or a stand-in
