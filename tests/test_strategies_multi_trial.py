@@ -5,6 +5,7 @@ execution-engine driver."""
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -186,6 +187,26 @@ def test_failures_spend_budget_and_are_not_results(name: str, space: Any) -> Non
     result = create_strategy(name, budget=40, seed=0, **SMALL[name]).search(space, flaky, batch_size=2)
     assert len(calls) == 40 and sum(h["metrics"] is None for h in result.history) == 13
     assert result.best_metrics == objective(result.best_sample)
+
+
+def test_every_method_searches_every_space() -> None:
+    """The contract: any registered space is a product of categoricals; each method returns a member of it."""
+    from search_spaces import list_spaces
+
+    def evaluate(sample: dict[str, Any]) -> dict[str, Any]:
+        text = repr(sorted(sample.items())).encode()
+        return {"default": (zlib.crc32(text) % 1000) / 10, "flops": float(zlib.adler32(text) % 100)}
+
+    light = {**SMALL, "weaknas": {**SMALL["weaknas"], "initial": 6, "per_iteration": 3, "top_k": 5, "pool_size": 10,
+                                  "iterations": 5}}
+    for space_name in list_spaces():
+        space = create_space(space_name)
+        for name, settings in light.items():
+            result = create_strategy(name, budget=15, seed=0, **settings).search(space, evaluate, batch_size=3)
+            space.mutables.check_contains(result.best_sample)
+            text = result.genotype.to_text()
+            assert space.parse(text).to_text() == text, (space_name, name)
+            assert result.best_metrics == evaluate(result.best_sample)
 
 
 # ------------------------------------------------------------------------------ NSGA-II

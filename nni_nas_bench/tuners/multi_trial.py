@@ -50,18 +50,19 @@ class MultiTrialTuner(ServingTuner):
     - ``num_random`` (default 8) and ``arch_seed``: the random baseline's architectures;
     - ``space`` (default 'darts') and ``space_args``;
     - ``candidate_protocol``: how candidates are trained (preset name or ``{preset: ..., <setting>: ...}``;
-      its seed is replaced by the search seed); ``candidate_space_args``: space settings that differ for
-      candidates (NSGA-Net's search trained plain networks: ``{squeeze_excitation: false,
-      filter_increment: null}``; the decisions, hence the genotypes, are the same);
+      its seed is replaced by the search seed; default: NSGA-Net's, ``nsganet_search``);
+    - ``candidate_space_args``: space settings that differ for candidates (NSGA-Net's search trained plain
+      networks: ``{squeeze_excitation: false, filter_increment: null}``; the decisions, hence the
+      genotypes, are the same);
     - ``protocol``: the final training of searched and random trials; ``train_seed`` overrides its seed;
     - ``tabular`` (optional mapping): put into every trial's parameters (table lookup instead of training).
     """
 
     def __init__(self, method: str, dataset: str, num_searches: int = 8, num_random: int = 8, search_seed: int = 0,
                  arch_seed: int = 0, space: str = "darts", space_args: dict[str, Any] | None = None,
-                 search: dict[str, Any] | None = None, candidate_protocol: Any = "quick", protocol: Any = "darts",
-                 train_seed: int | None = None, candidate_space_args: dict[str, Any] | None = None,
-                 tabular: dict[str, Any] | None = None):
+                 search: dict[str, Any] | None = None, candidate_protocol: Any = "nsganet_search",
+                 protocol: Any = "darts", train_seed: int | None = None,
+                 candidate_space_args: dict[str, Any] | None = None, tabular: dict[str, Any] | None = None):
         super().__init__()
         # The space and the strategies import torch and nni.nas: built in a thread, so that NNI's dispatcher
         # connects within the manager's 10 s (see nni_nas_bench.tuners.serving).
