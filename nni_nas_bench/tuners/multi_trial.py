@@ -157,11 +157,11 @@ class MultiTrialTuner(ServingTuner):
 
     def _on_silent(self, silent: dict[int, dict[str, Any]]) -> None:
         """Candidates that never reported failed: their strategies are told so (the ask stays spent)."""
-        for parameter_id in silent:
+        for parameter_id, params in silent.items():
             if parameter_id in self._candidates:
                 i, sample = self._candidates.pop(parameter_id)
-                _logger.warning("candidate %s of search seed %s (parameter %s) failed", silent[parameter_id]
-                                ["candidate_index"], self.search_seed + i, parameter_id)
+                _logger.warning("candidate %s of search seed %s (parameter %s) failed", params["candidate_index"],
+                                self.search_seed + i, parameter_id)
                 self.searches[i].tell(sample, None)
                 self._finish_if_done(i)
 
