@@ -41,12 +41,14 @@ TINY: dict[str, dict[str, Any]] = {
                               **_DATA, "subset": 2}},
     "enas": {"space": ("enas", {}),
              "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "controller_steps": 2,
-                          "final_samples": 2, **_DATA}},
+                          "final_samples": 2, "bn_calibration_batches": 2, **_DATA}},
     "manas": {"space": ("darts", {}),
-              "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, **_DATA}},
+              "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "bn_calibration_batches": 2,
+                           **_DATA}},
     "nao": {"space": ("nao", {}),
             "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "iterations": 1, "seed_archs": 6,
-                         "new_archs": 3, "top_k": 3, "controller_epochs": 3, "final_candidates": 2, **_DATA}},
+                         "new_archs": 3, "top_k": 3, "controller_epochs": 3, "final_candidates": 2,
+                         "bn_calibration_batches": 2, **_DATA}},
 }
 
 

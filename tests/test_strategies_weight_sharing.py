@@ -19,7 +19,8 @@ from search_spaces import create_space
 from search_spaces.cells import Cell
 from search_spaces.path_supernet import CandidateOps, PathSupernet
 
-TINY = {"epochs": 2, "layers": 3, "channels": 4, "batch_size": 20, "subset": 4, "eval_batch_size": 100}
+TINY = {"epochs": 2, "layers": 3, "channels": 4, "batch_size": 20, "subset": 4, "eval_batch_size": 100,
+        "bn_calibration_batches": 2}
 
 
 @pytest.fixture(autouse=True)
