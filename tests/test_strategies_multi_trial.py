@@ -189,6 +189,38 @@ def test_failures_spend_budget_and_are_not_results(name: str, space: Any) -> Non
     assert result.best_metrics == objective(result.best_sample)
 
 
+def test_nni_engine_driver_does_not_wait_forever(space: Any) -> None:
+    """Models that never finish (NNI 3.0's engine can stall near maxTrialNumber) count as failed after
+    ``wait_timeout`` seconds without progress, and the search ends instead of hanging."""
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.space import ModelStatus, RawFormatModelSpace
+
+    from search_spaces.model_space import CellModelSpace
+
+    class StalledEngine:  # two workers whose models stay in training
+        def __init__(self) -> None:
+            self.submitted: list[Any] = []
+
+        def budget_available(self) -> bool:
+            return True
+
+        def idle_worker_available(self) -> bool:
+            return len(self.submitted) < 2
+
+        def submit_models(self, *models: Any) -> None:
+            for model in models:
+                model.status = ModelStatus.Training
+            self.submitted.extend(models)
+
+    executable = RawFormatModelSpace.from_model(CellModelSpace("darts", C=4, layers=3, num_classes=2),
+                                                FunctionalEvaluator(lambda model: None))
+    strategy = create_strategy("random_search", budget=5, seed=0, wait_timeout=0.3, poll_interval=0.01)
+    strategy(executable, StalledEngine())
+    assert [h["metrics"] for h in strategy.history] == [None, None] and strategy.num_pending == 0
+    with pytest.raises(TrialFailedError):
+        strategy.best()
+
+
 def test_every_method_searches_every_space() -> None:
     """The contract: any registered space is a product of categoricals; each method returns a member of it."""
     from search_spaces import list_spaces
