@@ -111,6 +111,8 @@ def test_nao_codec_round_trips_and_the_decoder_only_emits_valid_tokens() -> None
     space.validate(codec.decode(epd.decode_logits(states).argmax(-1)[0].tolist()))
     with pytest.raises(ConfigError, match="ENAS-style space"):
         create_strategy("nao").check_space(create_space("darts"))
+    with pytest.raises(ConfigError, match="two-cell space"):
+        create_strategy("enas").check_space(create_space("nb201"))
 
 
 def test_nao_gradient_steps_propose_new_architectures(synthetic_root: Path) -> None:

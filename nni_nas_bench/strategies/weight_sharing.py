@@ -176,7 +176,7 @@ class WeightSharingStrategy(Strategy):
         executable = self.model_space
         inner = getattr(executable, "model_space", executable)
         space = getattr(inner, "space", None)
-        if space is None or not hasattr(space, "ops"):
+        if space is None:
             raise ConfigError(f"{self.name} searches a cell space: use search_spaces.model_space.CellModelSpace "
                               f"as the model space (got {type(inner).__name__})")
         result = self.search(space)
@@ -233,9 +233,12 @@ class WeightSharingStrategy(Strategy):
         return self._result
 
     def check_space(self, space: Any) -> None:
-        """Raise :class:`ConfigError` if this method cannot search ``space`` (every cell space by default)."""
-        if not hasattr(space, "ops") or not hasattr(space, "mutables"):
-            raise ConfigError(f"{self.name} searches a cell space of search_spaces, got {space!r}")
+        """Raise :class:`ConfigError` if this method cannot search ``space`` (every two-cell space by default)."""
+        from search_spaces.cell_space import CellSpaceBase
+
+        if not isinstance(space, CellSpaceBase):
+            raise ConfigError(f"{self.name} searches a two-cell space (space: darts, enas, nao or nsganet), "
+                              f"got {space!r}")
 
     def _search(self, ctx: SearchContext) -> tuple[Genotype, float]:
         """The method: return the final genotype and its validation accuracy (append epochs to ``ctx.history``)."""
