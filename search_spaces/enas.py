@@ -7,8 +7,10 @@ ops to each: ``sep_conv_3x3``, ``sep_conv_5x5``, ``avg_pool_3x3``, ``max_pool_3x
 Decisions made here, with the facts behind them:
 
 - The two inputs may be the same state. ENAS's controller samples each input index from its own
-  softmax over the earlier states, with nothing that excludes the index already drawn; the space that
-  was searched therefore contains such nodes, and a uniform sampler must produce them.
+  softmax over the earlier states, with nothing that excludes the index already drawn (NNI's ENAS micro
+  example likewise gives each of a node's two branches its own one-of-all-earlier-states input
+  choice); the space that was searched therefore contains such nodes, and a uniform sampler must
+  produce them.
 - The cell output concatenates the nodes that no other node of the cell reads (ENAS's rule; the last
   node is never read, so the output is never empty). The cell inputs are not part of it.
 - ``identity`` is ENAS's name for the skip connection (a factorised reduction on stride-2 edges).
