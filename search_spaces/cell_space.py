@@ -16,6 +16,10 @@ from :class:`~search_spaces.cells.Cell` and the op registry) is here once. Sampl
 uniformly samples the space uniformly *as the space is encoded*: for ENAS-style spaces a node's two
 edges are ordered, so a genotype and the one with the node's edges swapped are two encodings of one
 network (as in the methods' own encodings); :meth:`CellSpaceBase.num_architectures` counts encodings.
+
+Genotypes are :class:`~search_spaces.genotype.Genotype` (DARTS notation) for every space: its concat
+lists are per cell, so an ENAS-style genotype simply carries each cell's own unused nodes
+(``normal_concat=[3, 5, 6]``), and its validation already allows a node to read one state twice.
 """
 
 from __future__ import annotations
