@@ -142,3 +142,12 @@ def test_search_trial_reports_latency(space: object, synthetic_root: Path, cache
     metrics = run_search(params, data_root=synthetic_root, device="cpu", log=lambda _: None)
     arch = space.parse(metrics["genotype"])
     assert metrics["latency_ms"] == pytest.approx(space.latency_ms(arch))
+
+
+def test_benchmark_tuner_rejects_a_space_single_path_cannot_search() -> None:
+    from nni_nas_bench.tuners.benchmark import BenchmarkTuner
+
+    with pytest.raises(ConfigError, match="mobilenet_sp"):
+        BenchmarkTuner(method="single_path", dataset="cifar10", space="darts", protocol="single_path")
+    with pytest.raises(ConfigError, match="mobilenet space"):
+        create_strategy("single_path").search(create_space("darts"), data_root=".", dataset="cifar10")

@@ -255,11 +255,17 @@ class SinglePathStrategy(Strategy):
         executable = self.model_space
         inner = getattr(executable, "model_space", executable)
         space = getattr(inner, "space", None)
-        if space is None or not hasattr(space, "latency"):
-            raise ConfigError("Single-Path NAS searches the mobilenet space: use CellModelSpace('mobilenet_sp') as "
-                              f"the model space (got {type(inner).__name__})")
+        self.check_space(space)
         result = self.search(space)
         self.engine.submit_models(executable.freeze(space.to_sample(result.genotype)))
+
+    def check_space(self, space: Any) -> None:
+        """Raise :class:`ConfigError` unless ``space`` is the mobilenet space (BenchmarkTuner calls this at start)."""
+        from search_spaces.mobilenet import MobileNetSpace
+
+        if not isinstance(space, MobileNetSpace):
+            raise ConfigError(f"single_path searches the mobilenet space (space: mobilenet_sp; under NNI's API "
+                              f"CellModelSpace('mobilenet_sp')), got {space!r}")
 
     # ------------------------------------------------------------------------------------ search
     def search(self, space: Any, *, data_root: str | Path | None = None, dataset: str | None = None,
@@ -275,8 +281,7 @@ class SinglePathStrategy(Strategy):
         from nni_nas_bench.data._seeding import derive_seed
         from nni_nas_bench.training.trainer import resolve_device
 
-        if not hasattr(space, "latency") or not hasattr(space, "layer_specs"):
-            raise ConfigError(f"Single-Path NAS searches the mobilenet space (space 'mobilenet_sp'), got {space!r}")
+        self.check_space(space)
         data_root = data_root if data_root is not None else self.data_root
         dataset = dataset or self.dataset
         if data_root is None or dataset is None:
