@@ -18,6 +18,7 @@ the comparison is about, and an interval per point is cheap for a thousand point
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,8 @@ Z95 = 1.959963984540054
 def _describe(values: np.ndarray, signal: np.ndarray) -> dict[str, np.ndarray]:
     """Column-wise statistics of a runs × points matrix, ignoring NaN (runs without a value yet)."""
     n = np.sum(~np.isnan(values), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # points where < 2 runs have a value: std is NaN
         mean = np.nanmean(values, axis=0) if values.size else np.array([])
         std = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.full(values.shape[1], np.nan)
         half = Z95 * std / np.sqrt(n)

@@ -13,6 +13,21 @@ import sys
 from nni_nas_bench.errors import NasBenchError
 
 
+def _json_arg(text: str) -> dict:
+    """A JSON object given on the command line (one clear error otherwise)."""
+    import json
+
+    from nni_nas_bench.errors import ConfigError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--settings must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"--settings must be a JSON object, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nas-bench`` console script."""
     parser = argparse.ArgumentParser(prog="nas-bench", description="nni-nas-bench command line")
@@ -47,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     tabular.add_argument("--seed", type=int, default=0, help="run r uses seed + r")
     tabular.add_argument("--data-root", default=None, help="folder holding nas-bench-201/ (or the tables)")
     tabular.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
+    tabular.add_argument("--settings", default="{}", metavar="JSON",
+                         help='strategy settings per method, e.g. \'{"weaknas": {"hidden": 64}}\'')
     args = parser.parse_args(argv)
 
     if args.command == "tabular":
@@ -55,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = run_tabular(args.methods, args.datasets, runs=args.runs, budget=args.budget, metric=args.metric,
                                  noise=not args.no_noise, num_random=args.num_random, seed=args.seed,
-                                 root=args.data_root, workers=args.workers)
+                                 root=args.data_root, workers=args.workers, settings=_json_arg(args.settings))
             files = write_outputs(result, args.out)
         except NasBenchError as exc:
             print(f"nas-bench tabular: error: {exc}", file=sys.stderr)
