@@ -262,29 +262,38 @@ class _Killed(Exception):
     pass
 
 
-def test_killed_search_resumes_with_the_same_alpha_history(synthetic_root: Path, cache_dir: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+# first order: the momentum and Adam states, RNG and data order are what a resume must restore; PDARTS:
+# a finished stage is reloaded (its α decides the next stage's ops) and the next one trained
+RESUME_CASES = {
+    "darts": ({"order": 1, "epochs": 3, "layers": 3}, 2, "resumed search after epoch 2"),
+    "pdarts": ({"stage_epochs": 1, "weights_only_epochs": 0, "stage_layers": [3, 3], "keep_ops": [3],
+                "skip_dropout": [0.0, 0.4]}, 1, "resumed stage1 after epoch 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESUME_CASES))
+def test_killed_search_resumes_with_the_same_alpha_history(name: str, synthetic_root: Path, cache_dir: Path,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NNB_CACHE_DIR", str(cache_dir))
     space = create_space("darts", n_nodes=2)
-    # first order: the momentum and Adam states, RNG and data order are what a resume must restore
-    settings = {"order": 1, "epochs": 3, "layers": 3, "channels": 4, "batch_size": 10, "subset": 2,
-                "eval_batch_size": 100, "alpha_lr": 0.05, "seed": 3}
+    method_settings, kill_at, message = RESUME_CASES[name]
+    settings = {**method_settings, "channels": 4, "batch_size": 10, "subset": 2, "eval_batch_size": 100,
+                "alpha_lr": 0.05, "seed": 3}
     kwargs = {"data_root": synthetic_root, "dataset": "cifar10", "device": "cpu", "log": lambda _: None}
-    whole = create_strategy("darts", **settings).search(space, **kwargs)
+    whole = create_strategy(name, **settings).search(space, **kwargs)
 
-    def kill_after_second_epoch(row: dict) -> None:
-        if row["epoch"] == 2:
+    def kill(row: dict) -> None:
+        if row["epoch"] == kill_at:
             raise _Killed
 
     checkpoints = tmp_path / "ckpt"
     with pytest.raises(_Killed):
-        create_strategy("darts", checkpoint_dir=checkpoints, **settings).search(
-            space, report_epoch=kill_after_second_epoch, **kwargs)
+        create_strategy(name, checkpoint_dir=checkpoints, **settings).search(space, report_epoch=kill, **kwargs)
     logs: list[str] = []
-    resumed = create_strategy("darts", checkpoint_dir=checkpoints, **settings).search(
+    resumed = create_strategy(name, checkpoint_dir=checkpoints, **settings).search(
         space, **{**kwargs, "log": logs.append})
-    assert any("resumed search after epoch 2" in line for line in logs)
+    assert any(message in line for line in logs)
     assert [r["alpha"] for r in resumed.alpha_history] == [r["alpha"] for r in whole.alpha_history]
-    assert resumed.genotype == whole.genotype and len(resumed.alpha_history) == 3
+    assert resumed.genotype == whole.genotype and len(resumed.alpha_history) == len(whole.alpha_history)
     with pytest.raises(ConfigError, match="other settings"):
-        create_strategy("darts", checkpoint_dir=checkpoints, **{**settings, "alpha_lr": 0.01}).search(space, **kwargs)
+        create_strategy(name, checkpoint_dir=checkpoints, **{**settings, "alpha_lr": 0.01}).search(space, **kwargs)
