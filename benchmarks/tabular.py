@@ -1,0 +1,154 @@
+"""Speed of tabular mode: queries per second of the NB201 evaluator, and wall time of the full tabular table.
+
+Tabular mode exists to make search strategies comparable in seconds, so the two numbers that matter are
+how many architecture "evaluations" the table answers per second, and how long the whole comparison
+(every multi-trial strategy × 3 datasets × R seeded runs × N queries) takes on the machine at hand.
+
+1. ``evaluator``: ``TabularEvaluator.__call__`` on pre-drawn uniform samples (with and without seed
+   noise), median of ``--repeats`` timed passes.
+2. ``per_method``: one search of ``--budget`` queries per strategy (seed 0, cifar10-valid, one thread,
+   its default settings unless ``--settings`` says otherwise) and the full-table time it extrapolates to
+   (runs × datasets / workers): what each method costs, and which one dominates.
+3. ``table``: the full table itself, :func:`nni_nas_bench.tabular.runner.run_tabular`, timed end to end
+   (worker start, searches, curve summaries; figures are not drawn), unless ``--skip-table``; its summary
+   (mean test accuracy of the picks, RI, queries to the optimum per method × dataset) is recorded too.
+
+Example (the numbers in benchmarks/README.md)::
+
+    python benchmarks/tabular.py --data-root ../shared/data --out benchmarks/results/tabular-cpu-2core.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _git() -> dict[str, Any]:
+    def run(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--untracked-files=no"))}
+
+
+def bench_evaluator(root: str | None, n: int, repeats: int) -> dict[str, Any]:
+    """Queries per second of the evaluator on ``n`` uniform samples, with and without seed noise."""
+    import numpy as np
+
+    from nni_nas_bench.tabular import TabularEvaluator
+    from search_spaces import create_space
+
+    space = create_space("nb201")
+    rng = np.random.RandomState(0)
+    samples = [space.random_sample(rng) for _ in range(n)]
+    out = {}
+    for noise in (True, False):
+        evaluator = TabularEvaluator("cifar10-valid", root=root, noise=noise)
+        rates = []
+        for _ in range(repeats):
+            tic = time.perf_counter()
+            for sample in samples:
+                evaluator(sample)
+            rates.append(n / (time.perf_counter() - tic))
+        out["noise" if noise else "no_noise"] = {"queries_per_s": statistics.median(rates),
+                                                 "best_queries_per_s": max(rates), "repeats": rates}
+    return out
+
+
+def bench_methods(methods: list[str], root: str | None, budget: int, settings: dict[str, dict[str, Any]],
+                  runs: int, datasets: int, workers: int) -> dict[str, Any]:
+    """One search per method, timed; and the full-table time each extrapolates to."""
+    import torch
+
+    from nni_nas_bench.strategies import create_strategy
+    from nni_nas_bench.tabular import TabularEvaluator
+    from search_spaces import create_space
+
+    torch.set_num_threads(1)
+    space = create_space("nb201")
+    evaluator = TabularEvaluator("cifar10-valid", root=root)
+    out = {}
+    for method in methods:
+        strategy = create_strategy(method, seed=0, budget=budget, **settings.get(method, {}))
+        evaluator.reset(0)
+        tic = time.perf_counter()
+        strategy.search(space, evaluator)
+        seconds = time.perf_counter() - tic
+        out[method] = {"seconds_per_run": seconds, "queries_per_s": budget / seconds,
+                       "settings": settings.get(method, {}),
+                       "extrapolated_table_seconds": seconds * runs * datasets / workers}
+        print(f"{method:14s} {seconds:8.3f} s per run of {budget} queries -> "
+              f"{out[method]['extrapolated_table_seconds']:8.1f} s in the full table", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", default=None, help="folder holding nas-bench-201/ (default: the trial's)")
+    parser.add_argument("--methods", nargs="*", default=None, help="default: every multi-trial strategy")
+    parser.add_argument("--datasets", nargs="*", default=["cifar10-valid", "cifar100", "ImageNet16-120"])
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--budget", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--settings", default="{}", help="JSON: method -> strategy settings for the table")
+    parser.add_argument("--queries", type=int, default=100_000, help="samples for the evaluator benchmark")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-table", action="store_true", help="measure the evaluator and the methods only")
+    parser.add_argument("--out", default=None, help="JSON file to write")
+    args = parser.parse_args(argv)
+
+    from nni_nas_bench.tabular.runner import multi_trial_strategies, run_tabular
+
+    methods = args.methods or multi_trial_strategies()
+    settings = json.loads(args.settings)
+    load = os.getloadavg()
+    result: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_before": load},
+        "git": _git(),
+        "settings": vars(args),
+    }
+    result["evaluator"] = bench_evaluator(args.data_root, args.queries, args.repeats)
+    print(f"evaluator: {result['evaluator']['noise']['queries_per_s']:,.0f} queries/s (seed noise), "
+          f"{result['evaluator']['no_noise']['queries_per_s']:,.0f} without", flush=True)
+    result["per_method"] = bench_methods(methods, args.data_root, args.budget, settings, args.runs,
+                                         len(args.datasets), args.workers)
+    if not args.skip_table:
+        tic = time.perf_counter()
+        table = run_tabular(methods, args.datasets, runs=args.runs, budget=args.budget, root=args.data_root,
+                            workers=args.workers, settings=settings)
+        from analysis.tabular import curves_by_query, curves_by_seconds
+
+        curves_by_query(table.curves), curves_by_seconds(table.curves)
+        wall = time.perf_counter() - tic
+        result["table"] = {"wall_seconds": wall, "search_wall_seconds": table.settings["wall_seconds"],
+                           "queries": table.settings["queries"], "methods": methods, "datasets": args.datasets,
+                           "runs": args.runs, "budget": args.budget, "workers": args.workers,
+                           "summary": json.loads(table.summary.to_json(orient="records"))}
+        print(f"full table: {wall:.1f} s wall for {table.settings['queries']:,} queries", flush=True)
+        print(table.summary[["dataset", "method", "test_mean", "ri_space", "ri_random", "found_optimum"]]
+              .to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    result["machine"]["load_after"] = os.getloadavg()
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1))
+        print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
