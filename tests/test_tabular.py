@@ -106,3 +106,17 @@ def test_tabular_trial_roles_and_clear_errors() -> None:
         run_tabular_trial({**base, "space": "darts"}, data_root=SHARED_DATA)
     with pytest.raises(ConfigError, match="unknown tabular settings"):
         run_tabular_trial({**base, "tabular": {"datset": "cifar100"}}, data_root=SHARED_DATA)
+
+
+def test_benchmark_tuner_puts_tabular_into_final_trials_only() -> None:
+    from nni_nas_bench.tuners import BenchmarkTuner
+
+    tuner = BenchmarkTuner("darts", "cifar10", num_searches=1, num_random=1, space="nb201",
+                           search={"layers": 3}, protocol={"preset": "base", "layers": 5},
+                           tabular={"dataset": "cifar10"})
+    first, second = tuner.generate_parameters(0), tuner.generate_parameters(1)
+    assert first["role"] == "search" and "tabular" not in first
+    assert second["role"] == "random" and second["tabular"] == {"dataset": "cifar10"}
+    assert second["genotype"].startswith("|") and second["space"] == "nb201"
+    with pytest.raises(ConfigError, match="tabular must be a mapping"):
+        BenchmarkTuner("darts", "cifar10", space="nb201", tabular="cifar10")

@@ -41,12 +41,15 @@ class BenchmarkTuner(ServingTuner):
     - ``space`` (default 'darts') and ``space_args``;
     - ``search``: the method's settings (its search protocol), e.g. ``{order: 2, epochs: 50}``;
     - ``protocol``: the final-training protocol of searched and random trials (a preset name or
-      ``{preset: ..., <setting>: ...}``); ``train_seed`` overrides its seed.
+      ``{preset: ..., <setting>: ...}``); ``train_seed`` overrides its seed;
+    - ``tabular`` (optional mapping): put into the searched and random trials' parameters, which then look
+      their architecture up in a table instead of training it (NAS-Bench-201); searches still run for real.
     """
 
     def __init__(self, method: str, dataset: str, num_searches: int = 8, num_random: int = 8, search_seed: int = 0,
                  arch_seed: int = 0, space: str = "darts", space_args: dict[str, Any] | None = None,
-                 search: dict[str, Any] | None = None, protocol: Any = "darts", train_seed: int | None = None):
+                 search: dict[str, Any] | None = None, protocol: Any = "darts", train_seed: int | None = None,
+                 tabular: dict[str, Any] | None = None):
         from nni_nas_bench.strategies import create_strategy
 
         # Everything is validated here, so a bad YAML fails when the experiment starts, not in a trial.
@@ -64,6 +67,9 @@ class BenchmarkTuner(ServingTuner):
         self._ready: deque[dict[str, Any]] = deque(self._search_params(i) for i in range(self.num_searches))
         self._ready.extend(self._random_params(k) for k in range(self.num_random))
         self._answered: set[int] = set()  # search parameter ids with a genotype or a stand-in
+        if tabular is not None and not isinstance(tabular, dict):
+            raise ConfigError(f"tabular must be a mapping of table settings, got {tabular!r}")
+        self.tabular = tabular
 
     @property
     def num_trials(self) -> int:
@@ -76,7 +82,10 @@ class BenchmarkTuner(ServingTuner):
 
     # ------------------------------------------------------------------------------ serving hooks
     def _next_trial(self, parameter_id: int) -> dict[str, Any] | None:
-        return self._ready.popleft() if self._ready else None
+        params = self._ready.popleft() if self._ready else None
+        if params is not None and self.tabular is not None and params["role"] != "search":
+            params = {**params, "tabular": self.tabular}
+        return params
 
     def _on_result(self, parameter_id: int, params: dict[str, Any], value: Any, trial_job_id: str | None) -> None:
         """A search's FINAL metric: its genotype becomes the next trial to serve."""
