@@ -148,3 +148,15 @@ def test_evaluator_noise_clock_and_speed(space) -> None:
     rate = len(samples) / (time.perf_counter() - tic)
     assert rate > 20000, f"{rate:.0f} queries/s"
     assert noisy_eval["flops"] > 0
+
+
+def test_nni_source_without_its_database_says_how_to_get_it(tmp_path: Path) -> None:
+    import importlib.util
+
+    from nni_nas_bench.errors import NasBenchError
+    from nni_nas_bench.tabular import load_table
+
+    if importlib.util.find_spec("peewee") is not None:
+        pytest.skip("peewee is installed: NNI's database may be usable here")
+    with pytest.raises(NasBenchError, match=r"peewee<4.*download_benchmark"):
+        load_table("cifar100", tmp_path, source="nni")
