@@ -23,7 +23,8 @@ from search_spaces import create_space
 # Data shared by all entries: a few images per class, one big evaluation batch.
 _DATA = {"subset": 4, "eval_batch_size": 100}
 
-# strategy name -> {"space": (space name, space args), "settings": tiny strategy settings}
+# strategy name -> {"space": (space name, space args), "settings": tiny strategy settings, and optionally
+# "build": the space's build_network arguments for a tiny child (default C=4, layers=3)}
 TINY: dict[str, dict[str, Any]] = {
     "darts": {"space": ("darts", {}),
               "settings": {"order": 1, "epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, **_DATA}},
@@ -87,5 +88,5 @@ def test_tiny_search_returns_a_genotype_of_the_space(name: str, synthetic_root: 
     assert space.parse(result.genotype.to_text()) == result.genotype
     assert 0 <= result.valid_acc <= 100 and result.search_seconds > 0
     assert result.alpha_history, f"{name} returned no per-epoch history"
-    net = space.build_network(result.genotype, C=4, layers=3).eval()
+    net = space.build_network(result.genotype, **entry.get("build", {"C": 4, "layers": 3})).eval()
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
