@@ -264,12 +264,16 @@ class _Killed(Exception):
     pass
 
 
-# first order: the momentum and Adam states, RNG and data order are what a resume must restore; PDARTS:
-# a finished stage is reloaded (its α decides the next stage's ops) and the next one trained
+# name -> (n_nodes, settings, kill after this epoch, what the resumed run logs). DARTS, first order: the
+# momentum and Adam states, RNG and data order are what a resume must restore; PDARTS: a finished stage is
+# reloaded (its α decides the next stage's ops) and the next one trained; DARTS-PT (1 node: 4 edge
+# decisions, each followed by 1 fine-tune epoch): decisions live in the supernet's state, so reloaded
+# phases and re-measured decisions continue the selection where it stopped.
 RESUME_CASES = {
-    "darts": ({"order": 1, "epochs": 3, "layers": 3}, 2, "resumed search after epoch 2"),
-    "pdarts": ({"stage_epochs": 1, "weights_only_epochs": 0, "stage_layers": [3, 3], "keep_ops": [3],
-                "skip_dropout": [0.0, 0.4]}, 1, "resumed stage1 after epoch 1"),
+    "darts": (2, {"order": 1, "epochs": 3, "layers": 3}, 2, "resumed search after epoch 2"),
+    "pdarts": (2, {"stage_epochs": 1, "weights_only_epochs": 0, "stage_layers": [3, 3], "keep_ops": [3],
+                   "skip_dropout": [0.0, 0.4]}, 1, "resumed stage1 after epoch 1"),
+    "darts_pt": (1, {"epochs": 1, "layers": 3, "finetune_epochs": 1}, 3, "resumed finetune2 after epoch 1"),
 }
 
 
@@ -277,8 +281,8 @@ RESUME_CASES = {
 def test_killed_search_resumes_with_the_same_alpha_history(name: str, synthetic_root: Path, cache_dir: Path,
                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NNB_CACHE_DIR", str(cache_dir))
-    space = create_space("darts", n_nodes=2)
-    method_settings, kill_at, message = RESUME_CASES[name]
+    n_nodes, method_settings, kill_at, message = RESUME_CASES[name]
+    space = create_space("darts", n_nodes=n_nodes)
     settings = {**method_settings, "channels": 4, "batch_size": 10, "subset": 2, "eval_batch_size": 100,
                 "alpha_lr": 0.05, "seed": 3}
     kwargs = {"data_root": synthetic_root, "dataset": "cifar10", "device": "cpu", "log": lambda _: None}
