@@ -2,9 +2,10 @@
 
 StacNAS's observation: ops that compute similar things (the two poolings, the two separable convs, the
 two dilated convs) split the α mass between them in DARTS, so a group can lose to a single op that is
-worse than either member. Stage 1 therefore searches over *groups*, each represented by one op, with a
-shallower-than-final but deep supernet (14 cells); its DARTS derivation fixes the cell topology (the
-two inputs of each node) and the group of every kept edge. Stage 2 searches, on a 20-cell supernet,
+worse than either member. Stage 1 therefore searches over *groups*, each represented by one op, on a
+14-cell supernet (deeper than DARTS's 8: four ops per edge leave room); its DARTS derivation fixes the
+cell topology (the two inputs of each node) and the group of every kept edge (this project's reading of
+the paper; the grouping and the representatives are settings). Stage 2 searches, on a 20-cell supernet,
 only the members of each kept edge's group; the other edges are cut (they carry only ``none``).
 SPEC: 100 + 100 epochs, 14 then 20 cells. StacNAS's code was never released (SPEC "Known defects"), so
 what SPEC does not fix follows this project's DARTS: the α and weight steps, optimizers, batch size and
