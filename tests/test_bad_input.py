@@ -53,6 +53,7 @@ def _benchmark(**class_args) -> dict:
 @pytest.mark.parametrize("config, message", [
     (_benchmark(method="dartz"), r"unknown strategy 'dartz'; choose one of: .*darts"),
     (_benchmark(method="nao"), r"nao encodes each input of a node on its own: search an ENAS-style space"),
+    (_benchmark(space="mobilenet_sp", space_args={}), r"darts searches a space with mixed-op edges"),
     (_remote(trialCommand="python3 -m nni_nas_bench.trial --data-root ../shared/data"),
      r"trialCommand passes --data-root \.\./shared/data, a relative path: on a remote worker"),
     (_remote(machine={"gpuIndices": [0], "maxTrialNumberPerGpu": 1}),
@@ -60,8 +61,8 @@ def _benchmark(**class_args) -> dict:
     (_remote(trialGpuNumber=4, machine={"gpuIndices": [0, 1]}), r"offers 2; NNI 3.0 never places"),
     (_remote(machine={"useActiveGpu": False}), r"useActiveGpu is false and NNI 3.0 counts its own running trials"),
     (_remote(trialGpuNumber=0), r"max_trial_number_per_gpu does not work without trial_gpu_number"),
-], ids=["unknown-method", "space-method-mismatch", "relative-data-root-on-worker", "gpu-request-equals-gpus",
-        "gpu-request-above-gpus", "packing-without-active-gpu", "per-gpu-without-gpus"])
+], ids=["unknown-method", "space-method-mismatch", "darts-on-a-chain-space", "relative-data-root-on-worker",
+        "gpu-request-equals-gpus", "gpu-request-above-gpus", "packing-without-active-gpu", "per-gpu-without-gpus"])
 def test_bad_experiment_fails_at_check(tmp_path: Path, config: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         check_experiment(_write(tmp_path, config))

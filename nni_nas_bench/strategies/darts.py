@@ -25,9 +25,7 @@ with ``checkpoint_dir`` the supernet and optimizers are saved too, and a restart
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,33 +33,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from nni.nas.strategy.base import Strategy
 from torch import nn
 from torch.func import functional_call
 
 from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.strategies import register_strategy
+from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
 from search_spaces.genotype import Genotype
 from search_spaces.supernet import EdgeOps
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossAt = Callable[[dict[str, torch.Tensor], Batch], torch.Tensor]
 RESULT_FILE = "darts_search.json"
-
-
-@dataclass
-class SearchResult:
-    """What a search returns: the genotype, how good the supernet was, what it cost, and how α moved.
-
-    ``alpha_history`` has one entry per epoch: ``epoch`` (1-based), ``alpha`` (raw α per cell type,
-    rows = edges, columns = the space's ``candidate_ops``), ``genotype`` (text), ``valid_acc``,
-    ``train_acc``, ``train_loss``, ``lr``, ``epoch_seconds``.
-    """
-
-    genotype: Genotype
-    valid_acc: float
-    search_seconds: float
-    alpha_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -152,7 +135,7 @@ def _non_negative(name: str, value: Any) -> float:
 
 
 @register_strategy("darts")
-class DartsStrategy(Strategy):
+class DartsStrategy(OneShotStrategy):
     """DARTS as an NNI strategy that also runs in-process.
 
     In-process (tests, notebooks, the search trial of a benchmark experiment)::
@@ -240,42 +223,11 @@ class DartsStrategy(Strategy):
         return (f"order={self.order}, epochs={self.epochs}, layers={self.layers}, channels={self.channels}, "
                 f"batch_size={self.batch_size}, seed={self.seed}")
 
-    @property
-    def result(self) -> SearchResult | None:
-        """The result of the last search (None before one finished)."""
-        return self._result
-
-    def state_dict(self) -> dict[str, Any]:
-        result = self._result
-        return {
-            "seed": self.seed,
-            "result": None if result is None else {
-                "genotype": result.genotype.to_text(), "valid_acc": result.valid_acc,
-                "search_seconds": result.search_seconds, "alpha_history": result.alpha_history,
-            },
-        }
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.seed = int(state_dict.get("seed", self.seed))
-        result = state_dict.get("result")
-        self._result = None if result is None else SearchResult(
-            Genotype.from_text(result["genotype"]), float(result["valid_acc"]), float(result["search_seconds"]),
-            list(result.get("alpha_history", [])),
-        )
-
-    # --------------------------------------------------------------------------- NNI's entry point
-    def _run(self) -> None:
-        """Search the cell space behind NNI's model space, then submit the found architecture."""
-        executable = self.model_space
-        inner = getattr(executable, "model_space", executable)
-        space = getattr(inner, "space", None)
-        if space is None or not hasattr(space, "candidate_ops"):
-            raise ConfigError(
-                "the DARTS strategy searches a cell space: use search_spaces.model_space.CellModelSpace "
-                f"as the model space (got {type(inner).__name__})"
-            )
-        result = self.search(space)
-        self.engine.submit_models(executable.freeze(space.to_sample(result.genotype)))
+    def check_space(self, space: Any) -> None:
+        """DARTS mixes ops on the edges of cells: the space must list its ``candidate_ops`` (cell spaces, NB201)."""
+        if not hasattr(space, "candidate_ops"):
+            raise ConfigError(f"{self.name} searches a space with mixed-op edges (darts, nb201 ...), got {space!r}: "
+                              "choose such a space or another method")
 
     # ------------------------------------------------------------------------------ the search
     def search(self, space: Any, *, data_root: str | Path | None = None, dataset: str | None = None,
@@ -288,27 +240,21 @@ class DartsStrategy(Strategy):
         The caller's global torch RNG is left as it was: the supernet's initialisation is drawn from
         this strategy's seed inside a forked RNG, and the loaders have their own generators.
         """
-        from nni_nas_bench.data import get_dataset_info, load_split, make_loaders
+        from nni_nas_bench.data import load_split, make_loaders
         from nni_nas_bench.data._seeding import derive_seed
-        from nni_nas_bench.training.trainer import resolve_device
 
-        data_root = data_root if data_root is not None else self.data_root
-        dataset = dataset or self.dataset
-        if data_root is None or dataset is None:
-            raise ConfigError(f"{self.name} needs data: pass data_root=... and dataset=... (to search() or the "
-                              "strategy)")
-        output_dir = output_dir if output_dir is not None else self.output_dir
-        device_ = resolve_device(device if device is not None else self.device)
+        self.check_space(space)
+        inputs = self.search_inputs(data_root, dataset, device, output_dir)
+        info, device_ = inputs.info, inputs.device
         tic = time.perf_counter()
-        info = get_dataset_info(dataset)
-        split = load_split(info.name, data_root, "search", seed=self.seed, subset=self.subset)
+        split = load_split(info.name, inputs.data_root, "search", seed=self.seed, subset=self.subset)
         w_loader, eval_loader = make_loaders(split, batch_size=self.batch_size, device=device_, cutout=self.cutout,
                                              seed=derive_seed("darts", "w", self.seed),
                                              eval_batch_size=self.eval_batch_size)
         a_loader = _valid_train_loader(split, batch_size=self.batch_size, device=device_, cutout=self.cutout,
                                        seed=derive_seed("darts", "alpha", self.seed))
         run = SearchRun(space, info, device_, w_loader, a_loader, eval_loader,
-                        None if output_dir is None else Path(output_dir),
+                        inputs.output_dir,
                         None if self.checkpoint_dir is None else Path(self.checkpoint_dir), log, report_epoch)
         log(f"{self.name}: {self.extra_repr()}, {info.name} on {device_}")
 
@@ -514,15 +460,10 @@ class DartsStrategy(Strategy):
                                        momentum_buffers=momentum_buffers, r=self.unroll_r)
 
     def _save(self, run: SearchRun) -> None:
-        """Write the α history (and each epoch's genotype) as JSON, atomically (a reader never sees half a file)."""
-        if run.output_dir is None:
-            return
-        run.output_dir.mkdir(parents=True, exist_ok=True)
-        doc = {"method": self.name, "settings": self.settings, "space": repr(run.space),
-               "candidate_ops": list(run.space.candidate_ops), "epochs": run.history}
-        tmp = run.output_dir / f".{RESULT_FILE}.tmp"
-        tmp.write_text(json.dumps(doc, indent=1))
-        os.replace(tmp, run.output_dir / RESULT_FILE)
+        """Write the α history (and each epoch's genotype) to ``darts_search.json``."""
+        self.write_trace(run.output_dir, RESULT_FILE, {"space": repr(run.space),
+                                                       "candidate_ops": list(run.space.candidate_ops),
+                                                       "epochs": run.history})
 
 
 # --------------------------------------------------------------------------------------- data

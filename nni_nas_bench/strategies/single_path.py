@@ -36,22 +36,20 @@ logged and written to ``<output_dir>/single_path_search.json``. Defaults: 8 epoc
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from nni.nas.strategy.base import Strategy
 from torch import nn
 
 from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.latency import SKIP, LatencyTable
 from nni_nas_bench.strategies import register_strategy
-from nni_nas_bench.strategies.darts import SearchResult, cosine_lr
+from nni_nas_bench.strategies.darts import cosine_lr
+from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
 from search_spaces.cells import drop_path
 from search_spaces.mobilenet import LayerSpec, MobileArch, MobileNetChain, conv_bn, width_multiplier
 
@@ -178,7 +176,7 @@ def _non_negative(name: str, value: Any) -> float:
 
 
 @register_strategy("single_path")
-class SinglePathStrategy(Strategy):
+class SinglePathStrategy(OneShotStrategy):
     """Single-Path NAS as an NNI strategy that also runs in-process (same interface as DARTS)::
 
         result = SinglePathStrategy(runtime_lambda=0.02, seed=0).search(space, data_root=..., dataset="sport8")
@@ -233,32 +231,6 @@ class SinglePathStrategy(Strategy):
     def extra_repr(self) -> str:
         return f"epochs={self.epochs}, runtime_lambda={self.runtime_lambda}, channels={self.channels}, seed={self.seed}"
 
-    @property
-    def result(self) -> SearchResult | None:
-        return self._result
-
-    def state_dict(self) -> dict[str, Any]:
-        result = self._result
-        return {"seed": self.seed, "result": None if result is None else {
-            "genotype": result.genotype.to_text(), "valid_acc": result.valid_acc,
-            "search_seconds": result.search_seconds, "alpha_history": result.alpha_history}}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.seed = int(state_dict.get("seed", self.seed))
-        result = state_dict.get("result")
-        self._result = None if result is None else SearchResult(
-            MobileArch.from_text(result["genotype"]), float(result["valid_acc"]), float(result["search_seconds"]),
-            list(result.get("alpha_history", [])))
-
-    def _run(self) -> None:
-        """NNI's entry point: search the space behind the model space, submit the found architecture."""
-        executable = self.model_space
-        inner = getattr(executable, "model_space", executable)
-        space = getattr(inner, "space", None)
-        self.check_space(space)
-        result = self.search(space)
-        self.engine.submit_models(executable.freeze(space.to_sample(result.genotype)))
-
     def check_space(self, space: Any) -> None:
         """Raise :class:`ConfigError` unless ``space`` is the mobilenet space (BenchmarkTuner calls this at start)."""
         from search_spaces.mobilenet import MobileNetSpace
@@ -277,22 +249,15 @@ class SinglePathStrategy(Strategy):
         ``report_epoch`` gets one dict per epoch (``default`` = the supernet's validation accuracy, and
         ``latency_ms`` of the architecture the thresholds select). The caller's torch RNG is untouched.
         """
-        from nni_nas_bench.data import get_dataset_info, load_split, make_loaders
+        from nni_nas_bench.data import load_split, make_loaders
         from nni_nas_bench.data._seeding import derive_seed
-        from nni_nas_bench.training.trainer import resolve_device
 
         self.check_space(space)
-        data_root = data_root if data_root is not None else self.data_root
-        dataset = dataset or self.dataset
-        if data_root is None or dataset is None:
-            raise ConfigError("Single-Path NAS needs data: pass data_root=... and dataset=... (to search() or the "
-                              "strategy)")
-        output_dir = output_dir if output_dir is not None else self.output_dir
-        device_ = resolve_device(device if device is not None else self.device)
+        inputs = self.search_inputs(data_root, dataset, device, output_dir)
+        info, device_, output_dir = inputs.info, inputs.device, inputs.output_dir
         table = space.latency  # fails now, not after an epoch, when the table is missing
         tic = time.perf_counter()
-        info = get_dataset_info(dataset)
-        split = load_split(info.name, data_root, "search", seed=self.seed, subset=self.subset)
+        split = load_split(info.name, inputs.data_root, "search", seed=self.seed, subset=self.subset)
         train_loader, eval_loader = make_loaders(split, batch_size=self.batch_size, device=device_,
                                                  cutout=self.cutout, seed=derive_seed("single_path", "w", self.seed),
                                                  eval_batch_size=self.eval_batch_size)
@@ -377,16 +342,9 @@ class SinglePathStrategy(Strategy):
                               "latency_ms": latency})
         return history
 
-    def _save(self, output_dir: str | Path | None, space: Any, history: list[dict[str, Any]]) -> None:
-        """Write the per-epoch trace as JSON, atomically (a reader never sees half a file)."""
-        if output_dir is None:
-            return
-        path = Path(output_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        doc = {"method": self.name, "settings": self.settings, "space": repr(space), "epochs": history}
-        tmp = path / f".{RESULT_FILE}.tmp"
-        tmp.write_text(json.dumps(doc, indent=1))
-        os.replace(tmp, path / RESULT_FILE)
+    def _save(self, output_dir: Path | None, space: Any, history: list[dict[str, Any]]) -> None:
+        """Write the per-epoch trace (thresholds, norms, architecture, latency) to ``single_path_search.json``."""
+        self.write_trace(output_dir, RESULT_FILE, {"space": repr(space), "epochs": history})
 
 
 def _mean(values: Any) -> float:

@@ -19,9 +19,7 @@ loader keeps the dataset order, often sorted by class, where batch statistics wo
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,11 +27,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from nni.nas.strategy.base import Strategy
 from torch import nn
 
 from nni_nas_bench.errors import ConfigError, TrialFailedError
-from nni_nas_bench.strategies.darts import SearchResult, _valid_train_loader
+from nni_nas_bench.strategies.darts import _valid_train_loader
+from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
 from search_spaces.genotype import Genotype
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -79,7 +77,7 @@ class SearchContext:
     history: list[dict[str, Any]]
 
 
-class WeightSharingStrategy(Strategy):
+class WeightSharingStrategy(OneShotStrategy):
     """Base of the sampling weight-sharing strategies; subclasses implement :meth:`_search`.
 
     Common settings (the shared weights w): ``epochs``, ``batch_size``, ``layers``, ``channels``;
@@ -142,23 +140,6 @@ class WeightSharingStrategy(Strategy):
     def extra_repr(self) -> str:
         return f"epochs={self.epochs}, layers={self.layers}, channels={self.channels}, seed={self.seed}"
 
-    @property
-    def result(self) -> SearchResult | None:
-        """The result of the last search (None before one finished)."""
-        return self._result
-
-    def state_dict(self) -> dict[str, Any]:
-        result = self._result
-        return {"seed": self.seed, "result": None if result is None else {
-            "genotype": result.genotype.to_text(), "valid_acc": result.valid_acc,
-            "search_seconds": result.search_seconds, "history": result.alpha_history}}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.seed = int(state_dict.get("seed", self.seed))
-        r = state_dict.get("result")
-        self._result = None if r is None else SearchResult(Genotype.from_text(r["genotype"]), float(r["valid_acc"]),
-                                                           float(r["search_seconds"]), list(r.get("history", [])))
-
     def lr_at(self, epoch: int) -> float:
         """Cosine annealing per epoch, with SGDR warm restarts when ``w_restart_period`` is set (ENAS)."""
         if self.w_restart_period is None:
@@ -170,18 +151,6 @@ class WeightSharingStrategy(Strategy):
                 period *= self.w_restart_mult
         return self.w_lr_min + 0.5 * (self.w_lr - self.w_lr_min) * (1 + math.cos(math.pi * t / period))
 
-    # --------------------------------------------------------------------------- NNI's entry point
-    def _run(self) -> None:
-        """Search the cell space behind NNI's model space, then submit the found architecture."""
-        executable = self.model_space
-        inner = getattr(executable, "model_space", executable)
-        space = getattr(inner, "space", None)
-        if space is None:
-            raise ConfigError(f"{self.name} searches a cell space: use search_spaces.model_space.CellModelSpace "
-                              f"as the model space (got {type(inner).__name__})")
-        result = self.search(space)
-        self.engine.submit_models(executable.freeze(space.to_sample(result.genotype)))
-
     # ------------------------------------------------------------------------------ the search
     def search(self, space: Any, *, data_root: str | Path | None = None, dataset: str | None = None,
                device: str | torch.device | None = None, output_dir: str | Path | None = None,
@@ -192,22 +161,15 @@ class WeightSharingStrategy(Strategy):
         ``report_epoch`` gets one dict per epoch (``default`` = the epoch's validation accuracy of the
         method's current choice). The caller's global torch RNG is left as it was.
         """
-        from nni_nas_bench.data import get_dataset_info, load_split, make_loaders
+        from nni_nas_bench.data import load_split, make_loaders
         from nni_nas_bench.data._seeding import derive_seed
-        from nni_nas_bench.training.trainer import resolve_device
         from search_spaces.path_supernet import PathSupernet
 
         self.check_space(space)
-        data_root = data_root if data_root is not None else self.data_root
-        dataset = dataset or self.dataset
-        if data_root is None or dataset is None:
-            raise ConfigError(f"{self.name} needs data: pass data_root=... and dataset=... (to search() or the "
-                              "strategy)")
-        output_dir = output_dir if output_dir is not None else self.output_dir
-        device_ = resolve_device(device if device is not None else self.device)
+        inputs = self.search_inputs(data_root, dataset, device, output_dir)
+        info, device_, output_dir = inputs.info, inputs.device, inputs.output_dir
         tic = time.perf_counter()
-        info = get_dataset_info(dataset)
-        split = load_split(info.name, data_root, "search", seed=self.seed, subset=self.subset)
+        split = load_split(info.name, inputs.data_root, "search", seed=self.seed, subset=self.subset)
         train_loader, eval_loader = make_loaders(split, batch_size=self.batch_size, device=device_,
                                                  cutout=self.cutout, seed=derive_seed(self.name, "w", self.seed),
                                                  eval_batch_size=self.eval_batch_size)
@@ -319,13 +281,7 @@ class WeightSharingStrategy(Strategy):
                                                              if isinstance(v, (int, float)) and k != "valid_acc"}})
 
     def _save(self, ctx: SearchContext, final: Genotype | None = None) -> None:
-        """Write ``<method>_search.json`` atomically (a killed search still leaves its history)."""
-        if ctx.output_dir is None:
-            return
-        path = Path(ctx.output_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        doc = {"method": self.name, "settings": self.settings, "space": repr(ctx.space),
-               "final_genotype": None if final is None else final.to_text(), "epochs": ctx.history}
-        tmp = path / f".{self.name}_search.json.tmp"
-        tmp.write_text(json.dumps(doc, indent=1))
-        os.replace(tmp, path / f"{self.name}_search.json")
+        """Write ``<method>_search.json`` (a killed search still leaves its history)."""
+        self.write_trace(None if ctx.output_dir is None else Path(ctx.output_dir), f"{self.name}_search.json",
+                         {"space": repr(ctx.space), "final_genotype": None if final is None else final.to_text(),
+                          "epochs": ctx.history})
