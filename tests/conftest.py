@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,23 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 CIFAR10_JPEG = SHARED_DATA / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Every test computes with one torch thread.
+
+    Tests run hundreds of tiny ops per step: on a shared 2-core machine, 2 OpenMP threads wait on each
+    other at every op (seen: 40 s steps instead of 0.4 s); one thread is also what a busy CI box can give.
+    Trials that nnictl starts are other processes and set their own (``OMP_NUM_THREADS=1`` in
+    ``trial_command``).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +17,6 @@ from search_spaces import create_space
 from search_spaces.mobilenet import LAYERS, MobileArch
 
 PIXEL1_TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "single-path-nas" / "pixel1_runtime_model.json"
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def synthetic_table(path: Path, fixed: float | None = None) -> Path:

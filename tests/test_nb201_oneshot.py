@@ -32,7 +32,6 @@ def test_tiny_darts_search_of_nb201_returns_a_tabulated_cell(order: int, real: b
     from search_spaces.nb201 import EDGES, NB201_OPS, NB201Arch
 
     monkeypatch.setenv("NNB_CACHE_DIR", str(cache_dir))
-    torch.set_num_threads(1)
     space = create_space("nb201")
     strategy = create_strategy("darts", order=order, seed=0, **TINY)
     result = strategy.search(space, data_root=SHARED_DATA if real else synthetic_root, dataset="cifar10",

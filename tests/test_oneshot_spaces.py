@@ -20,14 +20,6 @@ from search_spaces.ops import OP_SETS
 SPACES = ("enas", "nao", "nsganet")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _frequency_p_values(genotypes: list[Genotype], ops: tuple[str, ...], n_nodes: int) -> list[float]:
     """Chi-square p-values, per node: each edge's op, and the ORDERED input pair (joint), vs uniform.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,6 @@ import torch
 from nni_nas_bench.strategies import create_strategy
 from search_spaces import create_space
 from search_spaces.ops import OP_SETS, build_op
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops on a shared 2-core machine: see tests/test_strategies_darts.py
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("C", [4, 8, 16, 36])  # 36 (final networks) is not divisible by 4 groups of 4

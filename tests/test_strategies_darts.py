@@ -4,7 +4,6 @@ the search trial, and the strategy under NNI's own execution engine."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,6 @@ from search_spaces.ops import SepConv
 from search_spaces.supernet import DartsSupernet, MixedOp, derive_genotype, edge_offsets, num_edges
 
 TINY = {"epochs": 1, "channels": 4, "layers": 3, "batch_size": 20, "subset": 4, "eval_batch_size": 100}
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # Hundreds of tiny ops per step: on a shared 2-core machine, 2 OpenMP threads wait on each other at
-    # every op (seen: 40 s steps instead of 0.4 s). One thread is also what a busy CI box can give.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------------------------ registry

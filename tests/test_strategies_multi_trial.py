@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.strategies import create_strategy, get_strategy_class, list_strategies
@@ -27,14 +25,6 @@ SMALL: dict[str, dict[str, Any]] = {
     "reinforce": {},
     "tpe": {},
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

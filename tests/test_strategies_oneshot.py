@@ -10,7 +10,6 @@ join the registry untested.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +59,6 @@ TINY: dict[str, dict[str, Any]] = {
 def one_shot_strategies() -> list[str]:
     """Registered strategies that search with weight sharing on data (not ``kind == "multi_trial"``)."""
     return [n for n in list_strategies() if getattr(get_strategy_class(n), "kind", "one_shot") != "multi_trial"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops on a shared 2-core machine: see tests/test_strategies_darts.py
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_every_one_shot_strategy_has_tiny_settings() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from search_spaces import create_space
 from search_spaces.mobilenet import LAYERS, MBConv
 
 TINY = {"epochs": 1, "batch_size": 10, "channels": 8, "subset": 4, "eval_batch_size": 50}
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture()

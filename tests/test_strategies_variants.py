@@ -22,14 +22,6 @@ from search_spaces.genotype import Genotype
 from search_spaces.supernet import DartsSupernet, MixedOp, edge_offsets, num_edges
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops on a shared 2-core machine: see tests/test_strategies_darts.py
-    yield
-    torch.set_num_threads(threads)
-
-
 class _Loader:
     """An in-memory loader with the project's loader interface (``set_epoch`` + per-epoch seeded order)."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +20,6 @@ from search_spaces.path_supernet import CandidateOps, PathSupernet
 
 TINY = {"epochs": 2, "layers": 3, "channels": 4, "batch_size": 20, "subset": 4, "eval_batch_size": 100,
         "bn_calibration_batches": 2}
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------------- the supernet

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from nni_nas_bench.errors import ConfigError
 from search_spaces.nb201 import RESNET_CELL
@@ -41,7 +40,6 @@ def test_each_strategy_runs_200_queries_in_seconds(method: str) -> None:
     from nni_nas_bench.tabular import TabularEvaluator
     from search_spaces import create_space
 
-    torch.set_num_threads(1)
     evaluator = TabularEvaluator("cifar100", root=SHARED_DATA, seed=1)
     space = create_space("nb201")
     strategy = create_strategy(method, seed=1, budget=200, **FAST_SETTINGS.get(method, {}))
