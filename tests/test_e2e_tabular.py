@@ -49,3 +49,50 @@ def test_nnictl_tabular_experiment_reaches_the_analysis(nnictl_runner, tmp_path:
         assert row.final_acc == pytest.approx(table.test[table.index_of(row.genotype)])
     ri = ri_table(df, n_boot=0)
     assert list(ri.method) == ["evolution"] and ri.random_n.iloc[0] == 2 and ri.searched_n.iloc[0] == 1
+
+
+# Tiny settings of the other multi-trial methods: 4 candidates each.
+TINY_SEARCH = {
+    "random_search": {"budget": 4},
+    "reinforce": {"budget": 4},
+    "tpe": {"budget": 4},
+    "nsganet": {"budget": 4, "population": 2, "generations": 1, "offspring": 2},
+    "weaknas": {"budget": 4, "initial": 2, "per_iteration": 2, "top_k": 4, "pool_size": 50, "hidden": 16,
+                "layers": 2, "iterations": 5},
+}
+
+
+def test_every_multi_trial_method_runs_under_nnictl(nnictl_runner, tmp_path: Path) -> None:
+    """Each method's own NB201 YAML, shrunk, as a real experiment; the five run side by side (separate
+    managers and ports), since each spends most of its time waiting on NNI, not computing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import yaml
+
+    from nni_nas_bench.strategies import get_strategy_class, list_strategies
+
+    multi_trial = {n for n in list_strategies() if getattr(get_strategy_class(n), "kind", "") == "multi_trial"}
+    assert multi_trial == set(TINY_SEARCH) | {"evolution"}, "a multi-trial method without an nnictl test"
+
+    def run(method: str) -> Path:
+        config = yaml.safe_load((REPO / "experiments" / "nb201" / f"{method}.yml").read_text())
+        config["tuner"]["classArgs"].update(num_searches=1, num_random=1, search=TINY_SEARCH[method])
+        config.update(
+            experimentName=f"test-tabular-{method}",
+            trialCommand=f"OMP_NUM_THREADS=1 {sys.executable} -m nni_nas_bench.trial --data-root {SHARED_DATA}",
+            trialCodeDirectory=str(REPO), trialConcurrency=2, maxTrialNumber=4 + 1 + 1,
+        )
+        config["tuner"]["codeDirectory"] = str(REPO)
+        workdir = tmp_path / method
+        workdir.mkdir()
+        return nnictl_runner(config, workdir, timeout=400)
+
+    with ThreadPoolExecutor(len(TINY_SEARCH)) as pool:
+        experiments = dict(zip(TINY_SEARCH, pool.map(run, TINY_SEARCH)))
+    for method, experiment in experiments.items():
+        df = read_experiment(experiment)
+        assert list(df.status) == ["SUCCEEDED"] * 6, (method, df[["trial_id", "status", "role", "error"]])
+        assert sorted(df.role) == ["candidate"] * 4 + ["random", "searched"], method
+        assert set(df[df.role != "random"].method) == {method}
+        searched = df[df.role == "searched"].iloc[0]
+        assert searched.genotype in set(df[df.role == "candidate"].genotype), method
