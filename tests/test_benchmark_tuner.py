@@ -3,8 +3,6 @@ misattributed trial ends, and the trial parameters it hands out."""
 
 from __future__ import annotations
 
-import itertools
-import random
 from typing import Any
 
 import pytest
@@ -14,6 +12,8 @@ from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.tuners.benchmark import BenchmarkTuner
 from nni_nas_bench.tuners.random_baseline import RandomBaselineTuner
 from search_spaces import create_space
+from tests import simulated_manager
+from tests.simulated_manager import Done
 
 SPACE = create_space("darts")
 TINY_SEARCH = {"order": 1, "epochs": 1, "channels": 4, "layers": 3}
@@ -25,55 +25,22 @@ def _found(seed: int) -> str:
 
 
 def simulate(tuner: BenchmarkTuner, *, concurrency: int, failing_seeds: tuple[int, ...] = (), seed: int = 0,
-             misattribute: bool = False, order: str = "metric") -> list[tuple[int, dict[str, Any], bool]]:
-    """Drive ``tuner`` as NNI 3.0's manager and dispatcher do; return (parameter id, parameters, ok) per trial.
+             misattribute: bool = False, order: str = "metric") -> Done:
+    """Drive ``tuner`` through the simulated NNI manager (tests/simulated_manager.py); searches with a seed
+    in ``failing_seeds`` fail, every other search 'finds' :func:`_found` of its seed."""
 
-    The manager asks for ``concurrency`` trials at the start and for one more each time a trial ends;
-    the dispatcher passes ``st_callback`` for trials the tuner sends later. Trials end in random order.
-    With ``misattribute``, trial ends name a parameter id of another trial (NNI's #5726). ``order`` is
-    which of a successful trial's events comes first: its FINAL metric (``metric``, the usual case), its
-    end (``end``: the tuner's two dispatcher threads race), or even the manager's request for a new
-    trial (``request``: the metric is processed last).
-    """
-    rng = random.Random(seed)
-    ids = itertools.count()
-    waiting: list[tuple[int, dict[str, Any]]] = []
-    callback = lambda pid, params: waiting.append((pid, params))  # noqa: E731
-
-    def request(n: int) -> None:
-        asked = [next(ids) for _ in range(n)]
-        for pid, params in zip(asked, tuner.generate_multiple_parameters(asked, st_callback=callback)):
-            waiting.append((pid, params))
-
-    request(concurrency)
-    running: list[tuple[int, dict[str, Any]]] = []
-    done: list[tuple[int, dict[str, Any], bool]] = []
-    submitted = 0
-    for _ in range(1000):
-        while waiting and len(running) < concurrency and submitted < tuner.num_trials:
-            running.append(waiting.pop(0))
-            submitted += 1
-        if not running:
-            break
-        pid, params = running.pop(rng.randrange(len(running)))
-        ok = not params.get("search_failed") and not (
+    def ok(params: dict[str, Any]) -> bool:
+        return not params.get("search_failed") and not (
             params["role"] == "search" and params["search_seed"] in failing_seeds)
-        metrics = {"default": 50.0, "role": params["role"]}
+
+    def metrics(params: dict[str, Any], _: bool) -> dict[str, Any]:
+        found = {"default": 50.0, "role": params["role"]}
         if params["role"] == "search":
-            metrics.update(genotype=_found(params["search_seed"]), search_seed=params["search_seed"])
-        end_pid = rng.choice([p for p, _, _ in done] + [pid]) if misattribute else pid
-        if ok and order == "metric":
-            tuner.receive_trial_result(pid, params, metrics, trial_job_id=f"T{pid}")
-        tuner.trial_end(end_pid, ok)
-        if ok and order == "end":
-            tuner.receive_trial_result(pid, params, metrics, trial_job_id=f"T{pid}")
-        request(1)
-        if ok and order == "request":
-            tuner.receive_trial_result(pid, params, metrics, trial_job_id=f"T{pid}")
-        done.append((pid, params, ok))
-    assert not running and not waiting, "the experiment did not finish"
-    assert submitted == tuner.num_trials == len(done)
-    return done
+            found.update(genotype=_found(params["search_seed"]), search_seed=params["search_seed"])
+        return found
+
+    return simulated_manager.simulate(tuner, concurrency=concurrency, ok=ok, metrics=metrics, seed=seed,
+                                      misattribute=misattribute, order=order)
 
 
 def _tuner(**kwargs: Any) -> BenchmarkTuner:

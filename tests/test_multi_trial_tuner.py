@@ -3,8 +3,6 @@ misattributed trial ends), searched trials that are each search's best, random t
 
 from __future__ import annotations
 
-import itertools
-import random
 import zlib
 from typing import Any
 
@@ -16,6 +14,8 @@ from nni_nas_bench.strategies import create_strategy
 from nni_nas_bench.tuners import MultiTrialTuner
 from nni_nas_bench.tuners.random_baseline import random_trial_parameters
 from search_spaces import create_space
+from tests import simulated_manager
+from tests.simulated_manager import Done
 
 SPACE = create_space("darts")
 
@@ -31,48 +31,15 @@ def fails(params: dict[str, Any], failing: set[tuple[int, int]]) -> bool:
     return bool(params.get("search_failed")) or (params.get("search_seed"), params.get("candidate_index")) in failing
 
 
-Done = list[tuple[int, dict[str, Any], bool]]
-
-
 def simulate(tuner: MultiTrialTuner, *, concurrency: int, failing: set[tuple[int, int]] = frozenset(),
              seed: int = 0, misattribute: bool = False, order: str = "metric") -> Done:
-    """Drive ``tuner`` as NNI 3.0's manager and dispatcher do (see tests/test_benchmark_tuner.py);
-    return (parameter id, parameters, ok) per trial in the order trials ended."""
-    rng = random.Random(seed)
-    ids = itertools.count()
-    waiting: list[tuple[int, dict[str, Any]]] = []
+    """Drive ``tuner`` through the simulated NNI manager; candidates in ``failing`` (search seed, index) fail."""
 
-    def request(n: int) -> None:
-        asked = [next(ids) for _ in range(n)]
-        served = tuner.generate_multiple_parameters(asked, st_callback=lambda pid, p: waiting.append((pid, p)))
-        waiting.extend(zip(asked, served))
+    def metrics(params: dict[str, Any], ok: bool) -> dict[str, Any]:
+        return {"default": accuracy(params["genotype"]) if ok else None, "flops": 1.0, "role": params["role"]}
 
-    request(concurrency)
-    running: list[tuple[int, dict[str, Any]]] = []
-    done: list[tuple[int, dict[str, Any], bool]] = []
-    submitted = 0
-    for _ in range(10 * tuner.num_trials):
-        while waiting and len(running) < concurrency and submitted < tuner.num_trials:
-            running.append(waiting.pop(0))
-            submitted += 1
-        if not running:
-            break
-        pid, params = running.pop(rng.randrange(len(running)))
-        ok = not fails(params, failing)
-        metrics = {"default": accuracy(params["genotype"]) if ok else None, "flops": 1.0, "role": params["role"]}
-        end_pid = rng.choice([p for p, _, _ in done] + [pid]) if misattribute else pid
-        if ok and order == "metric":
-            tuner.receive_trial_result(pid, params, metrics, trial_job_id=f"T{pid}")
-        tuner.trial_end(end_pid, ok)
-        if ok and order == "end":
-            tuner.receive_trial_result(pid, params, metrics, trial_job_id=f"T{pid}")
-        request(1)
-        if ok and order == "request":
-            tuner.receive_trial_result(pid, params, metrics, trial_job_id=f"T{pid}")
-        done.append((pid, params, ok))
-    assert not running and not waiting, "the experiment did not finish"
-    assert submitted == tuner.num_trials == len(done)
-    return done
+    return simulated_manager.simulate(tuner, concurrency=concurrency, ok=lambda params: not fails(params, failing),
+                                      metrics=metrics, seed=seed, misattribute=misattribute, order=order)
 
 
 def _tuner(**kwargs: Any) -> MultiTrialTuner:
