@@ -207,6 +207,21 @@ class ServingTuner(Tuner):
     def update_search_space(self, search_space: dict[str, Any]) -> None:
         """The space comes from classArgs; NNI's searchSpace field is unused."""
 
+    def import_data(self, data: list[dict[str, Any]]) -> None:
+        """Refuse finished trials from an earlier run (``nnictl resume`` / ``experiment import``), loudly.
+
+        This tuner does not rebuild its searches' state from them yet, so going on would start every
+        search again with the seeds that already ran: duplicate rows and days of wasted GPU time, silently.
+        An error ends the experiment with the reason in ``dispatcher.log``; re-submitting the interrupted
+        trials (each resumes from its checkpoint) is what works today.
+        """
+        if data:
+            raise ConfigError(
+                f"{type(self).__name__} cannot resume an experiment yet ({len(data)} finished trials were handed "
+                "back): it would re-run searches with seeds that already ran. Re-submit the interrupted trials "
+                "of the stopped experiment instead (web UI or REST; they continue from their checkpoints), or "
+                "start a new experiment with other search_seed/arch_seed values.")
+
     # ------------------------------------------------------------------------------ bookkeeping
     def _take(self, parameter_id: int) -> dict[str, Any] | None:
         params = self._next_trial(parameter_id)
