@@ -120,7 +120,7 @@ def test_a_search_reporting_garbage_gets_a_stand_in() -> None:
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"method": "enas_x"}, "unknown strategy 'enas_x'"),
-    ({"search": {"epochs": 0}}, "darts.epochs must be a positive integer"),
+    ({"search": {"epochs": 0}}, "darts.epochs must be an integer >= 1"),
     ({"search": {"epoch": 5}}, "bad settings"),
     ({"search": {"seed": 5}}, "must not hold 'seed'"),
     ({"num_searches": 0}, "num_searches must be an integer >= 1"),

@@ -38,6 +38,7 @@ from torch.func import functional_call
 
 from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.strategies import register_strategy
+from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
 from search_spaces.genotype import Genotype
 from search_spaces.supernet import EdgeOps
@@ -122,18 +123,6 @@ def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
 
 
 # ----------------------------------------------------------------------------------- the strategy
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"darts.{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigError(f"darts.{name} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
 @register_strategy("darts")
 class DartsStrategy(OneShotStrategy):
     """DARTS as an NNI strategy that also runs in-process.
@@ -175,29 +164,30 @@ class DartsStrategy(OneShotStrategy):
         if order not in (1, 2) or isinstance(order, bool):
             raise ConfigError(f"darts.order must be 1 (first order) or 2 (unrolled), got {order!r}")
         self.order = order
-        self.epochs = _positive_int("epochs", epochs)
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.layers = _positive_int("layers", layers)
+        self.epochs = check_int("darts", "epochs", epochs)
+        self.batch_size = check_int("darts", "batch_size", batch_size)
+        self.layers = check_int("darts", "layers", layers)
         if layers < 3:
             raise ConfigError(f"darts.layers must be >= 3 (the supernet has two reduction cells), got {layers}")
-        self.channels = _positive_int("channels", channels)
-        self.eval_batch_size = _positive_int("eval_batch_size", eval_batch_size)
-        self.w_lr, self.w_lr_min = _non_negative("w_lr", w_lr), _non_negative("w_lr_min", w_lr_min)
-        self.w_momentum = _non_negative("w_momentum", w_momentum)
-        self.w_weight_decay = _non_negative("w_weight_decay", w_weight_decay)
-        self.grad_clip = _non_negative("grad_clip", grad_clip)
-        self.alpha_lr = _non_negative("alpha_lr", alpha_lr)
-        self.alpha_weight_decay = _non_negative("alpha_weight_decay", alpha_weight_decay)
+        self.channels = check_int("darts", "channels", channels)
+        self.eval_batch_size = check_int("darts", "eval_batch_size", eval_batch_size)
+        self.w_lr = check_number("darts", "w_lr", w_lr)
+        self.w_lr_min = check_number("darts", "w_lr_min", w_lr_min)
+        self.w_momentum = check_number("darts", "w_momentum", w_momentum)
+        self.w_weight_decay = check_number("darts", "w_weight_decay", w_weight_decay)
+        self.grad_clip = check_number("darts", "grad_clip", grad_clip)
+        self.alpha_lr = check_number("darts", "alpha_lr", alpha_lr)
+        self.alpha_weight_decay = check_number("darts", "alpha_weight_decay", alpha_weight_decay)
         betas = tuple(alpha_betas)
         if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
             raise ConfigError(f"darts.alpha_betas must be two numbers in [0, 1), got {alpha_betas!r}")
         self.alpha_betas = (float(betas[0]), float(betas[1]))
-        self.unroll_r = _non_negative("unroll_r", unroll_r)
+        self.unroll_r = check_number("darts", "unroll_r", unroll_r)
         if isinstance(cutout, bool) or not isinstance(cutout, int) or cutout < 0:
             raise ConfigError(f"darts.cutout must be an integer >= 0 (0 = off), got {cutout!r}")
         self.cutout = cutout
         if subset is not None:
-            _positive_int("subset", subset)
+            check_int("darts", "subset", subset)
         self.subset = subset
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"darts.seed must be an integer, got {seed!r}")

@@ -15,7 +15,8 @@ from typing import Any
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import register_strategy
-from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample, positive_int
+from nni_nas_bench.strategies.checks import check_int
+from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample
 
 
 @register_strategy("evolution")
@@ -24,8 +25,8 @@ class RegularizedEvolutionStrategy(MultiTrialStrategy):
 
     def __init__(self, *, population: int = 100, sample_size: int = 25, **settings: Any):
         super().__init__(**settings)
-        self.population = positive_int(self.name, "population", population)
-        self.sample_size = positive_int(self.name, "sample_size", sample_size)
+        self.population = check_int(self.name, "population", population)
+        self.sample_size = check_int(self.name, "sample_size", sample_size)
         if sample_size > population:
             raise ConfigError(f"evolution.sample_size ({sample_size}) must be <= population ({population})")
         self._alive: deque[tuple[Sample, float]] = deque()

@@ -32,17 +32,11 @@ import numpy as np
 from nni.nas.strategy.base import Strategy
 
 from nni_nas_bench.errors import ConfigError, TrialFailedError
+from nni_nas_bench.strategies.checks import check_int
 
 _logger = logging.getLogger(__name__)
 Sample = dict[str, Any]
 Metrics = dict[str, Any]
-
-
-def positive_int(owner: str, name: str, value: Any) -> int:
-    """``value`` if it is an integer >= 1, else a ConfigError naming ``owner.name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{owner}.{name} must be an integer >= 1, got {value!r}")
-    return value
 
 
 def accuracy_of(metrics: Metrics | None) -> float | None:
@@ -84,7 +78,7 @@ class MultiTrialStrategy(Strategy):
     def __init__(self, *, budget: int = 100, seed: int = 0, wait_timeout: float = 24 * 3600.0,
                  poll_interval: float = 1.0):
         super().__init__()
-        self.budget = positive_int(self.name, "budget", budget)
+        self.budget = check_int(self.name, "budget", budget)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"{self.name}.seed must be an integer, got {seed!r}")
         self.seed = seed
@@ -198,8 +192,8 @@ class MultiTrialStrategy(Strategy):
         would with that many workers. ``evaluate`` returning None or a NaN ``default`` is a failure.
         """
         if budget is not None:
-            self.budget = positive_int(self.name, "budget", budget)
-        positive_int(self.name, "batch_size", batch_size)
+            self.budget = check_int(self.name, "budget", budget)
+        check_int(self.name, "batch_size", batch_size)
         self.start(space)
         while not self.done():
             batch = []

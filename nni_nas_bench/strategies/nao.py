@@ -35,7 +35,8 @@ from torch import nn
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import register_strategy
-from nni_nas_bench.strategies.weight_sharing import SearchContext, WeightSharingStrategy, check_int, check_number
+from nni_nas_bench.strategies.checks import check_int, check_number
+from nni_nas_bench.strategies.weight_sharing import SearchContext, WeightSharingStrategy
 from search_spaces.genotype import Genotype
 
 

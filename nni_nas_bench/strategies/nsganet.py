@@ -26,7 +26,8 @@ import numpy as np
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import register_strategy
-from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample, positive_int
+from nni_nas_bench.strategies.checks import check_int
+from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample
 
 
 def non_dominated_sort(objectives: np.ndarray) -> list[list[int]]:
@@ -72,13 +73,13 @@ class NsgaNetStrategy(MultiTrialStrategy):
 
     def __init__(self, *, population: int = 40, generations: int = 30, offspring: int = 20,
                  crossover_prob: float = 0.9, image_size: int = 32, budget: int | None = None, **settings: Any):
-        self.population = positive_int("nsganet", "population", population)
-        self.generations = positive_int("nsganet", "generations", generations)
-        self.offspring = positive_int("nsganet", "offspring", offspring)
+        self.population = check_int("nsganet", "population", population)
+        self.generations = check_int("nsganet", "generations", generations)
+        self.offspring = check_int("nsganet", "offspring", offspring)
         if not isinstance(crossover_prob, (int, float)) or not 0 <= crossover_prob <= 1:
             raise ConfigError(f"nsganet.crossover_prob must be in [0, 1], got {crossover_prob!r}")
         self.crossover_prob = float(crossover_prob)
-        self.image_size = positive_int("nsganet", "image_size", image_size)
+        self.image_size = check_int("nsganet", "image_size", image_size)
         super().__init__(budget=budget or population + generations * offspring, **settings)
 
     def _settings(self) -> dict[str, Any]:

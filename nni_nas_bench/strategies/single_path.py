@@ -48,6 +48,7 @@ from torch import nn
 from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.latency import SKIP, LatencyTable
 from nni_nas_bench.strategies import register_strategy
+from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.darts import cosine_lr
 from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
 from search_spaces.cells import drop_path
@@ -163,18 +164,6 @@ class SinglePathSupernet(MobileNetChain):
         return rows
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"single_path.{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigError(f"single_path.{name} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
 @register_strategy("single_path")
 class SinglePathStrategy(OneShotStrategy):
     """Single-Path NAS as an NNI strategy that also runs in-process (same interface as DARTS)::
@@ -195,21 +184,22 @@ class SinglePathStrategy(OneShotStrategy):
                  eval_batch_size: int = 256, seed: int = 0, dataset: str | None = None,
                  data_root: str | Path | None = None, device: str = "auto", output_dir: str | Path | None = None):
         super().__init__()
-        self.epochs = _positive_int("epochs", epochs)
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.channels = _positive_int("channels", channels)
-        self.eval_batch_size = _positive_int("eval_batch_size", eval_batch_size)
-        self.runtime_lambda = _non_negative("runtime_lambda", runtime_lambda)
-        self.w_lr, self.w_lr_min = _non_negative("w_lr", w_lr), _non_negative("w_lr_min", w_lr_min)
-        self.w_momentum = _non_negative("w_momentum", w_momentum)
-        self.w_weight_decay = _non_negative("w_weight_decay", w_weight_decay)
-        self.grad_clip = _non_negative("grad_clip", grad_clip)
-        self.threshold_lr = _non_negative("threshold_lr", threshold_lr)
+        self.epochs = check_int("single_path", "epochs", epochs)
+        self.batch_size = check_int("single_path", "batch_size", batch_size)
+        self.channels = check_int("single_path", "channels", channels)
+        self.eval_batch_size = check_int("single_path", "eval_batch_size", eval_batch_size)
+        self.runtime_lambda = check_number("single_path", "runtime_lambda", runtime_lambda)
+        self.w_lr = check_number("single_path", "w_lr", w_lr)
+        self.w_lr_min = check_number("single_path", "w_lr_min", w_lr_min)
+        self.w_momentum = check_number("single_path", "w_momentum", w_momentum)
+        self.w_weight_decay = check_number("single_path", "w_weight_decay", w_weight_decay)
+        self.grad_clip = check_number("single_path", "grad_clip", grad_clip)
+        self.threshold_lr = check_number("single_path", "threshold_lr", threshold_lr)
         if isinstance(cutout, bool) or not isinstance(cutout, int) or cutout < 0:
             raise ConfigError(f"single_path.cutout must be an integer >= 0 (0 = off), got {cutout!r}")
         self.cutout = cutout
         if subset is not None:
-            _positive_int("subset", subset)
+            check_int("single_path", "subset", subset)
         self.subset = subset
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"single_path.seed must be an integer, got {seed!r}")

@@ -19,7 +19,8 @@ from torch import nn
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import register_strategy
-from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample, positive_int
+from nni_nas_bench.strategies.checks import check_int
+from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample
 
 
 def fit_mlp(x: np.ndarray, y: np.ndarray, *, hidden: int, layers: int, iterations: int, lr: float,
@@ -49,16 +50,16 @@ class WeakNasStrategy(MultiTrialStrategy):
     def __init__(self, *, initial: int = 100, per_iteration: int = 10, top_k: int = 100, pool_size: int = 10000,
                  hidden: int = 1000, layers: int = 4, iterations: int = 100, lr: float = 1e-3, **settings: Any):
         super().__init__(**settings)
-        self.initial = positive_int(self.name, "initial", initial)
-        self.per_iteration = positive_int(self.name, "per_iteration", per_iteration)
-        self.top_k = positive_int(self.name, "top_k", top_k)
-        self.pool_size = positive_int(self.name, "pool_size", pool_size)
+        self.initial = check_int(self.name, "initial", initial)
+        self.per_iteration = check_int(self.name, "per_iteration", per_iteration)
+        self.top_k = check_int(self.name, "top_k", top_k)
+        self.pool_size = check_int(self.name, "pool_size", pool_size)
         if top_k < per_iteration or pool_size < top_k:
             raise ConfigError(f"weaknas needs per_iteration <= top_k <= pool_size, got {per_iteration}, {top_k}, "
                               f"{pool_size}")
-        self.hidden = positive_int(self.name, "hidden", hidden)
-        self.layers = positive_int(self.name, "layers", layers)
-        self.iterations = positive_int(self.name, "iterations", iterations)
+        self.hidden = check_int(self.name, "hidden", hidden)
+        self.layers = check_int(self.name, "layers", layers)
+        self.iterations = check_int(self.name, "iterations", iterations)
         if not isinstance(lr, (int, float)) or lr <= 0:
             raise ConfigError(f"weaknas.lr must be a positive number, got {lr!r}")
         self.lr = float(lr)

@@ -30,25 +30,12 @@ import torch
 from torch import nn
 
 from nni_nas_bench.errors import ConfigError, TrialFailedError
+from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.darts import _valid_train_loader
 from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
 from search_spaces.genotype import Genotype
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-def check_int(method: str, name: str, value: Any, minimum: int = 1) -> int:
-    """An integer setting ``>= minimum``, or one clear error naming the setting."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{method}.{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def check_number(method: str, name: str, value: Any, minimum: float = 0.0) -> float:
-    """A real setting ``>= minimum``, or one clear error naming the setting."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
-        raise ConfigError(f"{method}.{name} must be a number >= {minimum}, got {value!r}")
-    return float(value)
 
 
 def endless(loader: Any) -> Iterator[Batch]:
