@@ -183,18 +183,9 @@ class DartsStrategy(OneShotStrategy):
             raise ConfigError(f"darts.alpha_betas must be two numbers in [0, 1), got {alpha_betas!r}")
         self.alpha_betas = (float(betas[0]), float(betas[1]))
         self.unroll_r = check_number("darts", "unroll_r", unroll_r)
-        if isinstance(cutout, bool) or not isinstance(cutout, int) or cutout < 0:
-            raise ConfigError(f"darts.cutout must be an integer >= 0 (0 = off), got {cutout!r}")
-        self.cutout = cutout
-        if subset is not None:
-            check_int("darts", "subset", subset)
-        self.subset = subset
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"darts.seed must be an integer, got {seed!r}")
-        self.seed = seed
-        self.dataset, self.data_root, self.device, self.output_dir = dataset, data_root, device, output_dir
+        self._set_common(cutout=cutout, subset=subset, seed=seed, dataset=dataset, data_root=data_root, device=device,
+                         output_dir=output_dir)
         self.checkpoint_dir = checkpoint_dir  # per-epoch search checkpoints (None: none); not a setting
-        self._result: SearchResult | None = None
 
     # ------------------------------------------------------------------------------- description
     @property

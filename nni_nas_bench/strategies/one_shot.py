@@ -79,6 +79,18 @@ class OneShotStrategy(Strategy):
             self.architecture_type.from_text(r["genotype"]), float(r["valid_acc"]), float(r["search_seconds"]),
             list(r.get("alpha_history", [])))
 
+    def _set_common(self, *, cutout: Any, subset: Any, seed: Any, dataset: str | None,
+                    data_root: str | Path | None, device: str, output_dir: str | Path | None) -> None:
+        """Validate and keep the settings every one-shot method has (data, augmentation, seed, where to run)."""
+        from nni_nas_bench.strategies.checks import check_int
+
+        self.cutout = check_int(self.name, "cutout", cutout, 0)
+        self.subset = None if subset is None else check_int(self.name, "subset", subset)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"{self.name}.seed must be an integer, got {seed!r}")
+        self.seed = seed
+        self.dataset, self.data_root, self.device, self.output_dir = dataset, data_root, device, output_dir
+
     # --------------------------------------------------------------------------- NNI's entry point
     def _run(self) -> None:
         """Search the space behind NNI's model space, then submit the found architecture.

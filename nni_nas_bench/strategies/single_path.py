@@ -195,17 +195,8 @@ class SinglePathStrategy(OneShotStrategy):
         self.w_weight_decay = check_number("single_path", "w_weight_decay", w_weight_decay)
         self.grad_clip = check_number("single_path", "grad_clip", grad_clip)
         self.threshold_lr = check_number("single_path", "threshold_lr", threshold_lr)
-        if isinstance(cutout, bool) or not isinstance(cutout, int) or cutout < 0:
-            raise ConfigError(f"single_path.cutout must be an integer >= 0 (0 = off), got {cutout!r}")
-        self.cutout = cutout
-        if subset is not None:
-            check_int("single_path", "subset", subset)
-        self.subset = subset
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"single_path.seed must be an integer, got {seed!r}")
-        self.seed = seed
-        self.dataset, self.data_root, self.device, self.output_dir = dataset, data_root, device, output_dir
-        self._result: SearchResult | None = None
+        self._set_common(cutout=cutout, subset=subset, seed=seed, dataset=dataset, data_root=data_root, device=device,
+                         output_dir=output_dir)
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -100,15 +100,10 @@ class WeightSharingStrategy(OneShotStrategy):
                                                                                  w_restart_period)
         self.w_restart_mult = check_int(m, "w_restart_mult", w_restart_mult)
         self.grad_clip = check_number(m, "grad_clip", grad_clip)
-        self.cutout = check_int(m, "cutout", cutout, 0)
-        self.subset = None if subset is None else check_int(m, "subset", subset)
         self.eval_batch_size = check_int(m, "eval_batch_size", eval_batch_size)
         self.bn_calibration_batches = check_int(m, "bn_calibration_batches", bn_calibration_batches)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"{m}.seed must be an integer, got {seed!r}")
-        self.seed = seed
-        self.dataset, self.data_root, self.device, self.output_dir = dataset, data_root, device, output_dir
-        self._result: SearchResult | None = None
+        self._set_common(cutout=cutout, subset=subset, seed=seed, dataset=dataset, data_root=data_root, device=device,
+                         output_dir=output_dir)
 
     # ------------------------------------------------------------------------------- description
     @property
