@@ -32,6 +32,7 @@ from torch import nn
 
 from nni_nas_bench.errors import ConfigError, GenotypeError
 from search_spaces.ops import ReLUConvBN, Zero, build_op, get_op_set
+from search_spaces.supernet import EdgeWeights, FixedRows, MixedOp, Sampler
 
 NB201_OPS: tuple[str, ...] = get_op_set("nb201")
 N_NODES = 4
@@ -311,24 +312,29 @@ def _check_stem_aux(stem: str, auxiliary: bool) -> None:
 
 
 # ------------------------------------------------------------------------------------------- supernet
-class NB201Supernet(nn.Module):
+class NB201Supernet(FixedRows, nn.Module):
     """Every NB201 op on every edge, mixed by softmax(α); one α (6 edges × 5 ops) shared by all cells.
 
     As in NB201's own DARTS baseline the reduction blocks are fixed, so there is no reduction α:
     ``alpha_reduce`` is an empty tensor, kept so that code recording ``alpha_normal``/``alpha_reduce``
     per epoch (the DARTS strategy's history) works unchanged. The mixed edges are the DARTS supernet's
-    :class:`~search_spaces.supernet.MixedOp` (non-affine ops, BN behind pools), built from the registry.
+    :class:`~search_spaces.supernet.MixedOp` (non-affine ops, BN behind pools), built from the registry;
+    fixed rows (DARTS-PT) and a ``sampler`` (GDAS: one op per edge) work as in the DARTS supernet.
     """
+
+    cell_types = ("normal",)
 
     def __init__(self, space: NB201Space, C: int = 16, num_classes: int = 10, layers: int = 5,
                  generator: torch.Generator | None = None):
-        from search_spaces.supernet import EdgeWeights, MixedOp
-
         super().__init__()
         self.space = space
         self.candidate_ops = tuple(space.candidate_ops)
         self.alpha_normal = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(self.candidate_ops), generator=generator))
         self.register_buffer("alpha_reduce", torch.zeros(0, len(self.candidate_ops)), persistent=False)
+        self.edge_ops = {"normal": [list(self.candidate_ops) for _ in EDGES]}
+        self.init_fixed_rows({"normal": torch.ones(len(EDGES), len(self.candidate_ops), dtype=torch.bool)},
+                             restricted=False)
+        self.sampler: Sampler | None = None
         self._weights = EdgeWeights()
 
         def make_cell(width: int) -> NB201Cell:
@@ -338,11 +344,11 @@ class NB201Supernet(nn.Module):
         self.network = NB201Network(make_cell, C, num_classes, layers, affine=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._weights.value = torch.softmax(self.alpha_normal, dim=-1)
+        self._weights.set(self.edge_weights("normal"), self.sampler, self.training)
         try:
             return self.network(x)
         finally:
-            self._weights.value = None  # do not keep this forward's graph alive
+            self._weights.clear()  # do not keep this forward's graph alive
 
     def arch_parameters(self) -> list[nn.Parameter]:
         """α (what the architecture optimizer updates)."""
@@ -357,9 +363,9 @@ class NB201Supernet(nn.Module):
         return [p for _, p in self.named_weight_parameters()]
 
     def alpha_weights(self) -> dict[str, torch.Tensor]:
-        """softmax(α) (detached, CPU): rows = edges in :data:`EDGES` order, columns = candidate ops."""
+        """softmax(α) with fixed rows in place (detached, CPU): rows = edges in :data:`EDGES` order, columns = ops."""
         with torch.no_grad():
-            return {"normal": torch.softmax(self.alpha_normal, -1).cpu()}
+            return {"normal": self.edge_weights("normal").cpu()}
 
     def genotype(self) -> NB201Arch:
         """The cell of the current α: the strongest op of every edge, ``none`` included (ties: lower op)."""

@@ -7,6 +7,10 @@ built from the same :class:`~search_spaces.cells.Cell`, :class:`~search_spaces.c
 registry as every child network; only the edge factory (all ops of the space on every edge) and the
 cell's forward (the sampled path) differ.
 
+NB201 (:mod:`search_spaces.nb201`) is built the same way from its own cell and macro network: every
+edge holds all five NB201 ops and runs the sampled one (``none`` adds zeros), so ENAS and MANAS search
+NB201 with the same supernet class and the found cell can be looked up in the NB201 table.
+
 The output of a sampled cell depends on the architecture (ENAS-style spaces concatenate the unused
 nodes, one to five of them), while the next cell needs a fixed width. As in ENAS, the concatenation goes
 through a 1×1 convolution whose input columns are gathered for the nodes that are concatenated, so a
@@ -22,6 +26,7 @@ from torch import nn
 
 from search_spaces.cells import Cell, CellNetwork
 from search_spaces.genotype import Genotype
+from search_spaces.nb201 import EDGES, NB201_OPS, NB201Arch, NB201Cell, NB201Network, NB201Space
 from search_spaces.ops import build_op
 
 
@@ -40,7 +45,7 @@ class _Path:
     __slots__ = ("genotype",)
 
     def __init__(self) -> None:
-        self.genotype: Genotype | None = None
+        self.genotype: Genotype | NB201Arch | None = None
 
 
 class SampledCell(Cell):
@@ -73,16 +78,35 @@ class SampledCell(Cell):
         return self.combine_bn(nn.functional.conv2d(out, weight))
 
 
+class SampledNB201Edge(CandidateOps):
+    """Every NB201 op on one edge of an NB201 cell; the forward runs the op the current architecture puts here."""
+
+    def __init__(self, op_names: tuple[str, ...], C: int, path: _Path, row: int):
+        super().__init__(op_names, C, 1)
+        self._path = path
+        self.row = row
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        arch = self._path.genotype
+        if arch is None:
+            raise RuntimeError("SampledNB201Edge called outside PathSupernet.forward (no architecture set)")
+        return self[arch.ops[self.row]](x)
+
+
 class PathSupernet(nn.Module):
     """All ops of ``space`` on all edges; ``forward(x, genotype)`` runs that architecture's path.
 
-    ``space`` is any cell space of :mod:`search_spaces` (``ops``, ``n_nodes``, ``validate``).
+    ``space`` is any cell space of :mod:`search_spaces` (``ops``, ``n_nodes``, ``validate``) or NB201
+    (``layers`` = cells per stage there, as in its child networks; ``stem`` is NB201's own either way).
     """
 
     def __init__(self, space: Any, C: int = 16, num_classes: int = 10, layers: int = 8, stem: str = "cifar"):
         super().__init__()
         self.space = space
         self._path = _Path()
+        if isinstance(space, NB201Space):
+            self.network = self._nb201_network(C, num_classes, layers)
+            return
         ops, n_nodes = tuple(space.ops), int(space.n_nodes)
 
         def make_cell(index: int, reduction: bool, reduction_prev: bool, C_pp: int, C_p: int, C_cur: int) -> Cell:
@@ -90,7 +114,15 @@ class PathSupernet(nn.Module):
 
         self.network = CellNetwork(make_cell, C, num_classes, layers, stem=stem, auxiliary=False)
 
-    def forward(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
+    def _nb201_network(self, C: int, num_classes: int, layers: int) -> NB201Network:
+        """NB201's macro network (non-affine BN, as every supernet here) with sampled edges in its cells."""
+
+        def make_cell(width: int) -> NB201Cell:
+            return NB201Cell(lambda node, src: SampledNB201Edge(NB201_OPS, width, self._path, EDGES.index((node, src))))
+
+        return NB201Network(make_cell, C, num_classes, layers, affine=False)
+
+    def forward(self, x: torch.Tensor, genotype: Genotype | NB201Arch) -> torch.Tensor:
         self._path.genotype = genotype
         try:
             return self.network(x)  # type: ignore[return-value]  # no auxiliary head: logits only

@@ -20,12 +20,16 @@ time. The supernet serves all of them with two small mechanisms instead of cell 
   (edges × candidate ops) and one meaning in every stage and history file.
 - :meth:`DartsSupernet.set_edge_weights`: fix an edge's mixing weights (a one-hot row for a decided
   edge, a row with one op or the whole edge zeroed to measure what its removal costs).
+
+Sampling methods (GDAS) run ONE op per edge instead of the mixture: a supernet's ``sampler`` turns each
+forward's mixing weights into (weights, the op of every edge) and the mixed edges then compute only
+that op (:class:`EdgeWeights`). The NB201 supernet shares both mechanisms (:class:`FixedRows`, ``sampler``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
@@ -45,18 +49,36 @@ class CellSpace(Protocol):
     def validate(self, genotype: Genotype) -> Genotype: ...
 
 
+# (mixing weights edges × ops, training?) -> (weights the edges multiply by, the one column each edge computes)
+Sampler = Callable[[torch.Tensor, bool], tuple[torch.Tensor, Sequence[int]]]
+
+
 class EdgeWeights:
     """The current softmax weights of one cell type, shared by all mixed edges of that type.
 
     A plain object, not a module: the supernet writes ``value`` at the start of each forward and the
     edges read their row. This keeps :class:`Cell` unaware of α (its forward stays the child network's),
-    and the weights are computed once per forward instead of once per edge and cell.
+    and the weights are computed once per forward instead of once per edge and cell. ``choice`` (set by
+    a sampler, else None) is the column each edge computes alone: one sample per forward, shared by
+    every cell, as GDAS samples.
     """
 
-    __slots__ = ("value",)
+    __slots__ = ("choice", "value")
 
     def __init__(self) -> None:
         self.value: torch.Tensor | None = None
+        self.choice: Sequence[int] | None = None
+
+    def set(self, weights: torch.Tensor, sampler: Sampler | None, training: bool) -> None:
+        """This forward's weights: the mixture, or what ``sampler`` makes of it (weights and one op per edge)."""
+        if sampler is None:
+            self.value, self.choice = weights, None
+        else:
+            self.value, self.choice = sampler(weights, training)
+
+    def clear(self) -> None:
+        """Drop the references, so the graph of a finished forward is not kept alive by the edges."""
+        self.value = self.choice = None
 
 
 class MixedOp(nn.Module):
@@ -96,11 +118,18 @@ class MixedOp(nn.Module):
             raise ValueError("a mixed edge needs at least one op")
         self._weights = weights
         self.row = row
+        self._position = {column: i for i, column in enumerate(self.columns)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._weights.value is None:
             raise RuntimeError("MixedOp called outside DartsSupernet.forward (no architecture weights set)")
         w = self._weights.value[self.row]
+        if self._weights.choice is not None:  # a sampled edge: only the chosen op runs
+            column = self._weights.choice[self.row]
+            if column not in self._position:
+                raise RuntimeError(f"edge {self.row} was sampled op column {column}, which it does not hold "
+                                   f"(columns {self.columns})")
+            return w[column] * self.ops[self._position[column]](x)
         first = self._active[0]
         out = w[self.columns[first]] * self.ops[first](x)
         for i in self._active[1:]:
@@ -151,10 +180,66 @@ def derive_genotype(space: CellSpace, normal: np.ndarray | torch.Tensor, reduce:
     return space.validate(Genotype(cells[0], concat, cells[1], concat))
 
 
+class FixedRows:
+    """Mixing weights of a supernet's edges that can be fixed one row at a time (DARTS-PT's decisions and masks).
+
+    For a module with ``alpha_<cell>`` for each of its ``cell_types``; :meth:`init_fixed_rows` registers the
+    persistent buffers (``fixed_<cell>``: NaN = the row follows α; ``mask_<cell>``: the ops each edge
+    holds), so a checkpoint restores which ops each edge mixes and which edges were fixed. Shared by the
+    DARTS and the NB201 supernet, so a method built on fixed rows works on both.
+    """
+
+    cell_types: tuple[str, ...] = ("normal", "reduce")
+
+    def init_fixed_rows(self, masks: Mapping[str, torch.Tensor], restricted: bool) -> None:
+        """Register ``mask_<cell>`` (edges × ops, bool) and an all-NaN ``fixed_<cell>`` per cell type."""
+        for cell in self.cell_types:
+            self.register_buffer(f"mask_{cell}", masks[cell])  # type: ignore[attr-defined]
+            self.register_buffer(f"fixed_{cell}", torch.full(masks[cell].shape, float("nan")))  # type: ignore[attr-defined]
+        self._restricted = restricted  # masks that exclude ops (else the masking is skipped)
+        self._fixed_count = 0  # fixed rows; 0 skips the per-forward merge
+
+    def edge_weights(self, cell: str) -> torch.Tensor:
+        """The mixing weights of one cell type: softmax of α over each edge's ops, then fixed rows."""
+        alpha = getattr(self, f"alpha_{cell}")
+        if self._restricted:
+            alpha = alpha.masked_fill(~getattr(self, f"mask_{cell}"), float("-inf"))
+        w = torch.softmax(alpha, dim=-1)
+        fixed = getattr(self, f"fixed_{cell}")
+        if self._fixed_count:
+            w = torch.where(torch.isnan(fixed), w, fixed)
+        return w
+
+    def set_edge_weights(self, cell: str, row: int, weights: torch.Tensor | Sequence[float] | None) -> None:
+        """Fix the mixing weights of edge ``row`` of ``cell`` (one value per candidate op), or free it (None).
+
+        A fixed row replaces the softmax of α in every forward: DARTS-PT decides an edge by fixing a
+        one-hot row and measures an op's (or an edge's) importance by zeroing it.
+        """
+        fixed = getattr(self, f"fixed_{cell}")
+        with torch.no_grad():
+            if weights is None:
+                fixed[row] = float("nan")
+            else:
+                value = torch.as_tensor(weights, dtype=fixed.dtype, device=fixed.device)
+                if value.shape != fixed[row].shape or torch.isnan(value).any():
+                    raise ValueError(f"edge weights must be {fixed.shape[1]} numbers, got {value.tolist()}")
+                fixed[row] = value
+        self._count_fixed()
+
+    def _count_fixed(self) -> None:
+        self._fixed_count = sum(int((~torch.isnan(getattr(self, f"fixed_{c}"))).any(1).sum()) for c in
+                                self.cell_types)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(*args, **kwargs)  # type: ignore[misc]
+        self._count_fixed()  # a checkpoint may hold fixed rows
+
+
 EdgeOps = Mapping[str, Sequence[Sequence[str]]]  # cell type ('normal' / 'reduce') -> ops of each edge
 
 
-class DartsSupernet(nn.Module):
+class DartsSupernet(FixedRows, nn.Module):
     """All candidate ops (or each edge's ``edge_ops``) on all edges of ``space``'s cells, mixed by α.
 
     ``space`` is a cell space with ``candidate_ops`` (including ``none``), ``n_nodes`` and ``validate``
@@ -175,14 +260,9 @@ class DartsSupernet(nn.Module):
         self.alpha_normal = nn.Parameter(1e-3 * torch.randn(shape, generator=generator))
         self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(shape, generator=generator))
         self.edge_ops = self._check_edge_ops(edge_ops, shape[0])
-        # Persistent buffers: a checkpoint of the supernet restores which ops each edge mixes and which
-        # edges were fixed. NaN in ``fixed_*`` = the row follows α.
-        for cell in ("normal", "reduce"):
-            mask = torch.tensor([[op in ops for op in self.candidate_ops] for ops in self.edge_ops[cell]])
-            self.register_buffer(f"mask_{cell}", mask)
-            self.register_buffer(f"fixed_{cell}", torch.full(shape, float("nan")))
-        self._restricted = edge_ops is not None
-        self._fixed_count = 0  # fixed rows; 0 skips the per-forward merge
+        self.init_fixed_rows({cell: torch.tensor([[op in ops for op in self.candidate_ops] for ops in rows])
+                              for cell, rows in self.edge_ops.items()}, restricted=edge_ops is not None)
+        self.sampler: Sampler | None = None  # None: every edge mixes its ops (DARTS); see EdgeWeights
         self._edge_weights = {False: EdgeWeights(), True: EdgeWeights()}
         offsets = edge_offsets(self.n_nodes)
         node_inputs = [list(range(node + 2)) for node in range(self.n_nodes)]
@@ -219,42 +299,6 @@ class DartsSupernet(nn.Module):
             out[cell] = [[op for op in self.candidate_ops if op in ops] for ops in rows]
         return out
 
-    def edge_weights(self, cell: str) -> torch.Tensor:
-        """The mixing weights of one cell type: softmax of α over each edge's ops, then fixed rows."""
-        alpha = self.alpha_reduce if cell == "reduce" else self.alpha_normal
-        if self._restricted:
-            alpha = alpha.masked_fill(~getattr(self, f"mask_{cell}"), float("-inf"))
-        w = torch.softmax(alpha, dim=-1)
-        fixed = getattr(self, f"fixed_{cell}")
-        if self._fixed_count:
-            w = torch.where(torch.isnan(fixed), w, fixed)
-        return w
-
-    def set_edge_weights(self, cell: str, row: int, weights: torch.Tensor | Sequence[float] | None) -> None:
-        """Fix the mixing weights of edge ``row`` of ``cell`` (one value per candidate op), or free it (None).
-
-        A fixed row replaces the softmax of α in every forward: DARTS-PT decides an edge by fixing a
-        one-hot row and measures an op's (or an edge's) importance by zeroing it.
-        """
-        fixed = getattr(self, f"fixed_{cell}")
-        with torch.no_grad():
-            if weights is None:
-                fixed[row] = float("nan")
-            else:
-                value = torch.as_tensor(weights, dtype=fixed.dtype, device=fixed.device)
-                if value.shape != fixed[row].shape or torch.isnan(value).any():
-                    raise ValueError(f"edge weights must be {fixed.shape[1]} numbers, got {value.tolist()}")
-                fixed[row] = value
-        self._count_fixed()
-
-    def _count_fixed(self) -> None:
-        self._fixed_count = sum(int((~torch.isnan(getattr(self, f"fixed_{c}"))).any(1).sum()) for c in
-                                ("normal", "reduce"))
-
-    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super()._load_from_state_dict(*args, **kwargs)
-        self._count_fixed()  # a checkpoint may hold fixed rows
-
     def set_skip_dropout(self, p: float) -> None:
         """Set the rate of the dropout behind every skip-connect (built with ``skip_dropout=True``)."""
         for module in self.network.modules():
@@ -262,13 +306,13 @@ class DartsSupernet(nn.Module):
                 module.p = float(p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._edge_weights[False].value = self.edge_weights("normal")
-        self._edge_weights[True].value = self.edge_weights("reduce")
+        self._edge_weights[False].set(self.edge_weights("normal"), self.sampler, self.training)
+        self._edge_weights[True].set(self.edge_weights("reduce"), self.sampler, self.training)
         try:
             return self.network(x)  # type: ignore[return-value]  # no auxiliary head: logits only
         finally:
-            # Drop the references so the graph of this forward is not kept alive by the edges.
-            self._edge_weights[False].value = self._edge_weights[True].value = None
+            self._edge_weights[False].clear()
+            self._edge_weights[True].clear()
 
     # ------------------------------------------------------------------------------ parameter groups
     def arch_parameters(self) -> list[nn.Parameter]:

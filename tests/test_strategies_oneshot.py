@@ -35,6 +35,8 @@ TINY: dict[str, dict[str, Any]] = {
     "stacnas": {"space": ("darts", {}),
                 "settings": {"epochs": 1, "stage2_epochs": 1, "layers": 3, "stage2_layers": 3, "channels": 4,
                              "batch_size": 20, **_DATA, "subset": 2}},
+    "gdas": {"space": ("darts", {}),
+             "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, **_DATA}},
     "darts_pt": {"space": ("darts", {"n_nodes": 2}),
                  # no fine-tuning: 12 fine-tunes are 12 more epochs (the selection has its own unit tests)
                  "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "finetune_epochs": 0,

@@ -26,6 +26,7 @@ STRATEGIES: dict[str, str] = {
     "darts_pt": "nni_nas_bench.strategies.darts_pt:DartsPtStrategy",
     "enas": "nni_nas_bench.strategies.enas:EnasStrategy",
     "evolution": "nni_nas_bench.strategies.evolution:RegularizedEvolutionStrategy",
+    "gdas": "nni_nas_bench.strategies.gdas:GdasStrategy",
     "manas": "nni_nas_bench.strategies.manas:ManasStrategy",
     "nao": "nni_nas_bench.strategies.nao:NaoStrategy",
     "nsganet": "nni_nas_bench.strategies.nsganet:NsgaNetStrategy",

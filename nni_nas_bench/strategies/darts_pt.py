@@ -13,6 +13,10 @@ instead. After DARTS's supernet training (this project's DARTS, reused):
    fine-tune, until every node has two inputs.
 
 The genotype is then DARTS's derivation of the fixed rows (each kept edge is one-hot on its op).
+
+On NB201 (its own supernet, same fixed rows) only phase 1 runs: an NB201 cell has no input selection,
+every node sums all earlier nodes. As on DARTS, ``none`` is never selected (masking it changes nothing:
+it contributes zero), so a DARTS-PT cell of NB201 keeps all six edges.
 Validation accuracy is measured on the whole validation half of the search split, in eval mode.
 Fine-tuning trains the weights only, at the supernet training's final learning rate (``w_lr_min``):
 the decisions are made by masking, not by α. Each fine-tune is a checkpointed phase, and the decisions
@@ -31,9 +35,7 @@ from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.darts import DartsStrategy, SearchRun
 from search_spaces.genotype import Genotype
-from search_spaces.supernet import edge_offsets, num_edges
-
-CELLS = ("normal", "reduce")
+from search_spaces.supernet import DartsSupernet, edge_offsets
 
 
 def select_op(net: Any, cell: str, row: int, accuracy: Callable[[], float]) -> tuple[str, dict[str, float]]:
@@ -116,14 +118,16 @@ class DartsPtStrategy(DartsStrategy):
 
         rng = np.random.RandomState(derive_seed("darts_pt", "order", self.seed) % 2**32)
         decisions: list[dict[str, Any]] = []
-        edges = [(cell, row) for cell in CELLS for row in range(num_edges(net.n_nodes))]
+        edges = [(cell, row) for cell in net.cell_types for row in range(len(net.edge_ops[cell]))]
         for i in rng.permutation(len(edges)):
             cell, row = edges[i]
             op, scores = select_op(net, cell, row, accuracy)
             decisions.append({"cell": cell, "edge": int(row), "op": op, "masked_acc": scores})
             run.log(f"darts_pt: {cell} edge {row} -> {op} (accuracy with each op masked: {scores})")
             self._finetune(net, run, len(decisions))
-        nodes = [(cell, node) for cell in CELLS for node in range(net.n_nodes)]
+        # Only the DARTS cells choose two inputs per node (NB201's nodes sum all earlier ones).
+        nodes = [(cell, node) for cell in net.cell_types for node in range(net.n_nodes)] \
+            if isinstance(net, DartsSupernet) else []
         for i in rng.permutation(len(nodes)):
             cell, node = nodes[i]
             if node == 0:

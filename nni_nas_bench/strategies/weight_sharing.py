@@ -177,12 +177,13 @@ class WeightSharingStrategy(OneShotStrategy):
         return self._result
 
     def check_space(self, space: Any) -> None:
-        """Raise :class:`ConfigError` if this method cannot search ``space`` (every two-cell space by default)."""
+        """Raise :class:`ConfigError` unless the path supernet builds ``space`` (two-cell spaces and NB201)."""
         from search_spaces.cell_space import CellSpaceBase
+        from search_spaces.nb201 import NB201Space
 
-        if not isinstance(space, CellSpaceBase):
-            raise ConfigError(f"{self.name} searches a two-cell space (space: darts, enas, nao or nsganet), "
-                              f"got {space!r}")
+        if not isinstance(space, (CellSpaceBase, NB201Space)):
+            raise ConfigError(f"{self.name} searches a two-cell space (space: darts, enas, nao or nsganet) or "
+                              f"nb201, got {space!r}")
 
     def _search(self, ctx: SearchContext) -> tuple[Genotype, float]:
         """The method: return the final genotype and its validation accuracy (append epochs to ``ctx.history``)."""
