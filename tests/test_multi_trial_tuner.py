@@ -177,16 +177,3 @@ def test_yaml_max_trial_number_must_be_exact(tmp_path: Any) -> None:
     path.write_text(text.replace("maxTrialNumber: 5136", "maxTrialNumber: 5137"))
     with pytest.raises(ConfigError, match="wait for the missing ones forever: set maxTrialNumber: 5136"):
         check_experiment(path)
-
-
-@pytest.mark.parametrize("make", ["multi_trial", "benchmark"])
-def test_resume_with_finished_trials_is_refused_not_silently_restarted(make: str) -> None:
-    """``nnictl resume`` hands finished trials back through import_data: re-running their seeds would
-    duplicate rows, so the serving tuners stop with the fix instead (an empty hand-back is a fresh start)."""
-    from nni_nas_bench.tuners import BenchmarkTuner
-
-    tuner = _tuner() if make == "multi_trial" else BenchmarkTuner(method="darts", dataset="cifar10", num_searches=1,
-                                                                  num_random=1)
-    tuner.import_data([])
-    with pytest.raises(ConfigError, match=r"cannot resume an experiment yet .* Re-submit the interrupted trials"):
-        tuner.import_data([{"parameter": {"role": "random"}, "value": {"default": 50.0}}])

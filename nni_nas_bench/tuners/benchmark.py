@@ -12,11 +12,13 @@ GPUs run them in parallel and one ``nni.sqlite`` holds the whole comparison:
   architecture ``k`` of :class:`~nni_nas_bench.tuners.random_baseline.RandomBaselineTuner` with the same
   seed, trained with the same protocol.
 
-How the tuner waits for searches, serves the trials it owes later and tells failed searches apart
-without trusting NNI's trial-end parameter ids (upstream #5726) is :mod:`nni_nas_bench.tuners.serving`
-(shared with :class:`~nni_nas_bench.tuners.MultiTrialTuner`). A search that never reported (it failed)
-gets a stand-in ``searched`` trial with ``search_failed`` set, which the trial entry point ends as
-FAILED at once: the experiment reaches ``DONE`` and the DB shows which search seed produced nothing.
+How the tuner waits for searches, serves the trials it owes later, tells failed searches apart
+without trusting NNI's trial-end parameter ids (upstream #5726) and continues after ``nnictl resume``
+(finished searches keep their genotypes, their final trainings are served once, no seed runs twice) is
+:mod:`nni_nas_bench.tuners.serving` (shared with :class:`~nni_nas_bench.tuners.MultiTrialTuner`). A search
+that never reported (it failed) gets a stand-in ``searched`` trial with ``search_failed`` set, which the
+trial entry point ends as FAILED at once: the experiment reaches ``DONE`` and the DB shows which search
+seed produced nothing.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class BenchmarkTuner(ServingTuner):
             strategy.check_space(self.space)  # a method/space mismatch fails at nnictl create, not in a search trial
         self._ready: deque[dict[str, Any]] = deque(self._search_params(i) for i in range(self.num_searches))
         self._ready.extend(self._random_params(k) for k in range(self.num_random))
-        self._answered: set[int] = set()  # search parameter ids with a genotype or a stand-in
+        self._answered: set[int] = set()  # trial numbers of searches with a genotype or a stand-in
         if tabular is not None and not isinstance(tabular, dict):
             raise ConfigError(f"tabular must be a mapping of table settings, got {tabular!r}")
         self.tabular = tabular
@@ -81,26 +83,25 @@ class BenchmarkTuner(ServingTuner):
         return {**self._common("search"), "search_seed": self.search_seed + i, "search": self.search_settings}
 
     # ------------------------------------------------------------------------------ serving hooks
-    def _next_trial(self, parameter_id: int) -> dict[str, Any] | None:
+    def _next_trial(self, number: int) -> dict[str, Any] | None:
         params = self._ready.popleft() if self._ready else None
         if params is not None and self.tabular is not None and params["role"] != "search":
             params = {**params, "tabular": self.tabular}
         return params
 
-    def _on_result(self, parameter_id: int, params: dict[str, Any], value: Any, trial_job_id: str | None) -> None:
+    def _on_result(self, number: int, params: dict[str, Any], value: Any, trial_job_id: str | None) -> None:
         """A search's FINAL metric: its genotype becomes the next trial to serve."""
-        if params["role"] == "search" and parameter_id not in self._answered:
-            self._answered.add(parameter_id)
+        if params["role"] == "search" and number not in self._answered:
+            self._answered.add(number)
             self._ready.appendleft(self._from_search_metrics(params["search_seed"], value, trial_job_id))
 
     def _on_silent(self, silent: dict[int, dict[str, Any]]) -> None:
         """Searches that never reported failed: a stand-in trial records each."""
-        for parameter_id, params in silent.items():
-            if params["role"] == "search" and parameter_id not in self._answered:
-                self._answered.add(parameter_id)
+        for number, params in silent.items():
+            if params["role"] == "search" and number not in self._answered:
+                self._answered.add(number)
                 seed = params["search_seed"]
-                _logger.warning("search seed %s (parameter %s) failed: a stand-in trial records it", seed,
-                                parameter_id)
+                _logger.warning("search seed %s (trial %s) failed: a stand-in trial records it", seed, number)
                 self._ready.appendleft(self._stand_in_params(seed, f"search seed {seed} failed"))
 
     def _from_search_metrics(self, seed: int, value: Any, trial_job_id: str | None) -> dict[str, Any]:

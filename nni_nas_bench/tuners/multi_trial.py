@@ -26,6 +26,10 @@ budget, and ``maxTrialNumber = K × budget + K + num_random``, hold.
 
 With ``tabular`` (a mapping) every trial's parameters carry it, and the trial entry point looks the
 architecture up in a table instead of training it (NAS-Bench-201 mode); the rest is unchanged.
+
+``nnictl resume``: the strategies' state is not saved as such; the serving journal replays every ask and
+tell in the recorded order into freshly seeded strategies, so a resumed search proposes exactly what the
+uninterrupted one would have (:mod:`nni_nas_bench.tuners.serving`).
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ class MultiTrialTuner(ServingTuner):
         self._asked = [0] * self.num_searches          # candidates asked per search (= next candidate_index)
         self._finished = [False] * self.num_searches   # searched trial (or stand-in) queued
         self._turn = 0                                 # the search asked first for the next free slot
-        self._candidates: dict[int, tuple[int, dict[str, Any]]] = {}  # pending: parameter id -> (search, sample)
+        self._candidates: dict[int, tuple[int, dict[str, Any]]] = {}  # pending: trial number -> (search, sample)
         self._ready: deque[dict[str, Any]] = deque()   # searched trials and stand-ins to serve first
         self._random_left = deque(range(self.num_random))
 
@@ -123,13 +127,13 @@ class MultiTrialTuner(ServingTuner):
                 "protocol": self.candidate_protocol.replace(seed=seed).to_dict()}
 
     # ------------------------------------------------------------------------------ serving hooks
-    def _next_trial(self, parameter_id: int) -> dict[str, Any] | None:
-        params = self._next_params(parameter_id)
+    def _next_trial(self, number: int) -> dict[str, Any] | None:
+        params = self._next_params(number)
         if params is not None and self.tabular is not None:
             params["tabular"] = self.tabular
         return params
 
-    def _next_params(self, parameter_id: int) -> dict[str, Any] | None:
+    def _next_params(self, number: int) -> dict[str, Any] | None:
         if self._ready:
             return self._ready.popleft()
         for step in range(self.num_searches):
@@ -139,17 +143,17 @@ class MultiTrialTuner(ServingTuner):
                 self._turn = (i + 1) % self.num_searches
                 params = self._candidate_params(i, sample)
                 self._asked[i] += 1
-                self._candidates[parameter_id] = (i, sample)
+                self._candidates[number] = (i, sample)
                 return params
         if self._random_left:
             return self._random_params(self._random_left.popleft())
         return None
 
-    def _on_result(self, parameter_id: int, params: dict[str, Any], value: Any, trial_job_id: str | None) -> None:
+    def _on_result(self, number: int, params: dict[str, Any], value: Any, trial_job_id: str | None) -> None:
         """A candidate's metrics go to its strategy (with the candidate's trial id, for ``source_trial``)."""
-        if parameter_id not in self._candidates:
+        if number not in self._candidates:
             return  # not a candidate, or one already counted as failed
-        i, sample = self._candidates.pop(parameter_id)
+        i, sample = self._candidates.pop(number)
         metrics = dict(value) if isinstance(value, dict) else {"default": value}
         metrics.update(candidate_index=params["candidate_index"], trial_job_id=trial_job_id)
         self.searches[i].tell(sample, metrics)
@@ -157,11 +161,11 @@ class MultiTrialTuner(ServingTuner):
 
     def _on_silent(self, silent: dict[int, dict[str, Any]]) -> None:
         """Candidates that never reported failed: their strategies are told so (the ask stays spent)."""
-        for parameter_id, params in silent.items():
-            if parameter_id in self._candidates:
-                i, sample = self._candidates.pop(parameter_id)
-                _logger.warning("candidate %s of search seed %s (parameter %s) failed", params["candidate_index"],
-                                self.search_seed + i, parameter_id)
+        for number, params in silent.items():
+            if number in self._candidates:
+                i, sample = self._candidates.pop(number)
+                _logger.warning("candidate %s of search seed %s (trial %s) failed", params["candidate_index"],
+                                self.search_seed + i, number)
                 self.searches[i].tell(sample, None)
                 self._finish_if_done(i)
 

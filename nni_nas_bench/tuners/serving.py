@@ -36,6 +36,33 @@ wait for it and re-raise its error, so a bad classArg still fails the experiment
 
 The tuner runs its callbacks on two dispatcher threads (metrics and requests on one, trial ends on the
 other); a lock guards its state. NNI's websocket channel is thread-safe, so either thread may send.
+
+Resume (``nnictl resume``; NNI 3.0's ``nnimanager.js`` ``resumeExperiment`` and the dispatcher). The
+manager starts a fresh tuner process and calls :meth:`ServingTuner.load_checkpoint`; then it hands back
+every finished trial with a FINAL metric (``import_data``), re-runs by itself every trial that was
+waiting or running at the stop (same parameters and parameter id; each continues from its checkpoint),
+and asks for ``trialConcurrency`` new trials at once, although the re-run trials fill the slots. The
+re-run trials' FINAL metrics reach the tuner through ``import_data`` too, and their ends never do (the
+dispatcher drops ends of previous-run parameter ids); parameter ids start again near 0, so ids of the two
+runs collide. The tuner therefore keys everything by its own trial number (the n-th trial it handed
+out) and by the trial's identity (role, seeds, indices: :func:`~nni_nas_bench.tuners.journal.trial_key`,
+read from the trial's own metrics first because the manager's record may be another trial's, #5726):
+
+- every state change is a line of its journal in the checkpoint folder, written before a trial leaves
+  (:mod:`nni_nas_bench.tuners.journal`); :meth:`load_checkpoint` replays it into the fresh tuner, which
+  repeats every decision (strategies are seeded) and checks that each replayed trial is the recorded
+  one. So no search seed, candidate or random architecture is handed out twice, finished searches keep
+  their genotypes and their final trainings are served once, and a multi-trial search continues with
+  the proposals an uninterrupted run would have made;
+- trials that were pending at the stop are NNI's to re-run: the tuner waits for their results. NNI's
+  trial DB tells it what NNI does not: trials that ended without a FINAL metric (failures whose end was
+  lost at the stop, and re-run trials that fail) and trials the tuner handed out that the manager never
+  submitted (it keeps waiting trials in memory only): those are served again, once;
+- in the resumed run the tuner keeps at most ``trialConcurrency`` trials pending (the size of the
+  manager's first request): the extra request the manager makes at resume is held until a re-run trial
+  ends, as the uninterrupted run would have asked only then;
+- without a journal (deleted, or written by an older version) while NNI's DB or ``import_data`` shows
+  trials, the tuner cannot know what it handed out and stops the experiment naming the fix.
 """
 
 from __future__ import annotations
@@ -43,6 +70,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from pathlib import Path
 from typing import Any, Callable
 
 from nni import NoMoreTrialError
@@ -50,6 +78,7 @@ from nni.tuner import Tuner
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict
+from nni_nas_bench.tuners.journal import Journal, TrialRecord, normalized, read_trial_record, trial_key
 from nni_nas_bench.tuners.random_baseline import random_trial_parameters
 
 _logger = logging.getLogger(__name__)
@@ -66,11 +95,12 @@ def count_arg(name: str, value: Any, minimum: int) -> int:
 class ServingTuner(Tuner):
     """Base of tuners whose trials become ready over time (see the module docstring).
 
-    Subclasses implement :meth:`_next_trial` (the parameters for a parameter id, or None when nothing is
-    ready), :meth:`_on_result` (a FINAL metric, by its true parameter id), :meth:`_on_silent` (the
-    submitted trials that never reported once every trial is accounted for: they failed) and
-    ``num_trials``. Common classArgs (dataset, searches, random trials, space, final protocol) are
-    validated by :meth:`_setup`.
+    Subclasses implement :meth:`_next_trial` (the parameters of trial number ``n``, or None when nothing
+    is ready), :meth:`_on_result` (a FINAL metric of a trial number), :meth:`_on_silent` (the submitted
+    trials that never reported once every trial is accounted for: they failed) and ``num_trials``; each
+    must decide from its classArgs and these calls only (seeded), so that a replayed journal rebuilds it.
+    Common classArgs (dataset, searches, random trials, space, final protocol) are validated by
+    :meth:`_setup`.
     """
 
     # The manager ends the experiment after maxTrialNumber trials; this tuner submits exactly num_trials and
@@ -79,13 +109,23 @@ class ServingTuner(Tuner):
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._params: dict[int, dict[str, Any]] = {}  # parameter id -> parameters served
-        self._reported: set[int] = set()              # parameter ids that reported a FINAL metric
-        self._failed_ends = 0
-        self._owed: deque[int] = deque()              # requested parameter ids not served yet
+        self._served: list[dict[str, Any]] = []  # trial number -> parameters handed out
+        self._numbers: dict[str, int] = {}       # trial key -> trial number
+        self._ids: dict[int, int] = {}           # parameter id of this run -> trial number
+        self._reported: set[int] = set()         # trial numbers that reported a FINAL metric
+        self._failed_ends = 0                    # failed trial ends counted (all runs)
+        self._failure_floor = 0                  # trials NNI's DB shows ended without a FINAL metric
+        self._lost: list[int] = []               # handed out, never submitted by the manager: served again
+        self._owed: deque[int] = deque()         # requested parameter ids (this run) not served yet
         self._send: SendTrial | None = None
         self._builder: threading.Thread | None = None
         self._build_error: BaseException | None = None
+        self._journal: Journal | None = None     # None: not opened yet, or no checkpoint folder
+        self._journal_opened = False
+        self._resumed = False                    # this run continues a journal
+        self._slots: int | None = None           # resumed run: trialConcurrency (see the module docstring)
+        self._rerun: set[int] = set()            # resumed run: trials pending at the stop (NNI re-runs them)
+        self._replaying = False
 
     def _build_in_background(self, build: Callable[[], None]) -> None:
         """Run ``build`` (the heavy part of ``__init__``) in a thread; see the module docstring."""
@@ -161,15 +201,19 @@ class ServingTuner(Tuner):
         with self._lock:
             if kwargs.get("st_callback") is not None:
                 self._send = kwargs["st_callback"]
+            if self._resumed and self._slots is None:
+                self._slots = len(parameter_id_list)  # the manager's first request: trialConcurrency
+            self._refresh_failures()
             served = []
             for position, parameter_id in enumerate(parameter_id_list):
-                params = self._take(parameter_id)
-                if params is None:
+                taken = None if self._full() else self._take()
+                if taken is None:
                     # Keep only as many ids as trials are still to come; the rest are not needed.
-                    room = self.num_trials - len(self._params) - len(self._owed)
+                    room = self._to_come() - len(self._owed)
                     self._owed.extend(parameter_id_list[position: position + max(room, 0)])
                     break
-                served.append(params)
+                self._ids[parameter_id] = taken[0]
+                served.append(taken[1])
             if self._owed:
                 _logger.info("nothing ready for parameter ids %s: waiting for results", list(self._owed))
             return served
@@ -178,83 +222,246 @@ class ServingTuner(Tuner):
         """One trial, if one is ready (NNI calls :meth:`generate_multiple_parameters`; this is for direct use)."""
         self._wait_built()
         with self._lock:
-            params = self._take(parameter_id)
-            if params is None:
+            taken = self._take()
+            if taken is None:
                 raise NoMoreTrialError("nothing ready: all trials submitted, or waiting for results")
-            return params
+            self._ids[parameter_id] = taken[0]
+            return taken[1]
 
     def receive_trial_result(self, parameter_id: int, parameters: dict[str, Any], value: Any, **kwargs: Any) -> None:
         """A FINAL metric, under the parameter id the trial really ran."""
         self._wait_built()
         with self._lock:
-            if parameter_id in self._reported:
-                return
-            self._reported.add(parameter_id)
-            if parameter_id in self._params:
-                self._on_result(parameter_id, self._params[parameter_id], value, kwargs.get("trial_job_id"))
-            self._resolve_failures()
-            self._serve_owed()
+            number = self._ids.get(parameter_id)
+            if number is not None and number not in self._reported:
+                self._record({"result": number, "value": value, "job": kwargs.get("trial_job_id")})
+            self._after_event()
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         """Count failed trials (their parameter id may be another trial's, so it is not used)."""
         self._wait_built()
         with self._lock:
             if not success:
-                self._failed_ends += 1
-                self._resolve_failures()
-                self._serve_owed()
+                self._record({"fail": 1})
+            self._after_event()
 
     def update_search_space(self, search_space: dict[str, Any]) -> None:
         """The space comes from classArgs; NNI's searchSpace field is unused."""
 
-    def import_data(self, data: list[dict[str, Any]]) -> None:
-        """Refuse finished trials from an earlier run (``nnictl resume`` / ``experiment import``), loudly.
+    # ------------------------------------------------------------------------------ resume
+    def load_checkpoint(self) -> None:
+        """``nnictl resume``: replay the journal into this fresh tuner, then learn from NNI's trial DB what
+        changed without the tuner's knowledge (see the module docstring)."""
+        self._wait_built()
+        with self._lock:
+            directory = self.get_checkpoint_path()  # NNI_CHECKPOINT_DIRECTORY, set by the manager
+            if directory is None:
+                return  # no checkpoint folder: import_data refuses finished trials
+            self._journal = Journal(directory, type(self).__name__)
+            events = self._journal.load()
+            record = self._trial_record()
+            if events is None:
+                if record is not None and record.submitted:
+                    raise self._cannot_resume(f"NNI's trial DB holds {len(record.submitted)} trials but "
+                                              f"{self._journal.path} is missing")
+                return  # nothing ran before the stop: a fresh start
+            self._replaying = True
+            try:
+                for event in events:
+                    self._apply(event)
+            finally:
+                self._replaying = False
+            self._journal_opened, self._resumed = True, True
+            self._write({"resume": len(self._served)})
+            if record is not None:
+                lost = [n for n in self._pending() if trial_key(self._served[n]) not in record.submitted]
+                if lost:
+                    _logger.warning("trials %s were handed out but never submitted before the stop: served again",
+                                    [trial_key(self._served[n]) for n in lost])
+                    self._record({"lost": lost})
+                self._raise_floor(record.failed)
+            self._rerun = set(self._pending())
+            _logger.info("resumed: %d trials handed out, %d reported, %d pending (NNI re-runs them), %d lost",
+                         len(self._served), len(self._reported), len(self._pending()), len(self._lost))
 
-        This tuner does not rebuild its searches' state from them yet, so going on would start every
-        search again with the seeds that already ran: duplicate rows and days of wasted GPU time, silently.
-        An error ends the experiment with the reason in ``dispatcher.log``; re-submitting the interrupted
-        trials (each resumes from its checkpoint) is what works today.
+    def import_data(self, data: list[dict[str, Any]]) -> None:
+        """Finished trials NNI hands back on resume, and later the FINAL metrics of the trials it re-runs:
+        each is matched to the trial this tuner handed out by its identity and taken as that trial's result.
+
+        Without a journal, finished trials cannot be placed: the experiment stops with the fix (see
+        :meth:`_cannot_resume`) instead of handing out seeds that already ran.
         """
-        if data:
-            raise ConfigError(
-                f"{type(self).__name__} cannot resume an experiment yet ({len(data)} finished trials were handed "
-                "back): it would re-run searches with seeds that already ran. Re-submit the interrupted trials "
-                "of the stopped experiment instead (web UI or REST; they continue from their checkpoints), or "
-                "start a new experiment with other search_seed/arch_seed values.")
+        self._wait_built()
+        with self._lock:
+            if data and not self._resumed:
+                raise self._cannot_resume(f"{len(data)} finished trials were handed back but no journal of this "
+                                          "tuner was loaded from NNI's checkpoint folder")
+            record = None
+            for entry in data:
+                number = self._number_of(entry)
+                if number is None:
+                    _logger.warning("imported trial %s is none of this tuner's trials: ignored", entry.get("value"))
+                    continue
+                if number in self._reported:
+                    continue
+                job = entry.get("trialJobId")
+                if job is None:  # a re-run trial's metric: the dispatcher passes no trial job id, NNI's DB has it
+                    record = record or self._trial_record()
+                    job = record.jobs.get(trial_key(self._served[number])) if record is not None else None
+                self._record({"result": number, "value": entry.get("value"), "job": job})
+            self._after_event()
+
+    def _cannot_resume(self, why: str) -> ConfigError:
+        return ConfigError(
+            f"{type(self).__name__} cannot resume this experiment: {why}, so it cannot know which search seeds, "
+            "candidates and architectures it handed out. Start a new experiment with other search_seed/arch_seed "
+            "values; re-submit the stopped experiment's interrupted trials by hand if needed (web UI 'Customized "
+            "trial'; they continue from their checkpoints)")
+
+    def _number_of(self, entry: dict[str, Any]) -> int | None:
+        """The trial number of an imported trial: its own metrics name it; the manager's record may be
+        another trial's parameters (#5726), so it only fills what the metrics do not say."""
+        recorded = entry.get("parameter") if isinstance(entry.get("parameter"), dict) else {}
+        own = entry.get("value") if isinstance(entry.get("value"), dict) else {}
+        key = trial_key({**recorded, **own})
+        return self._numbers.get(key) if key is not None else None
+
+    # ------------------------------------------------------------------------------ journal
+    def _write(self, event: dict[str, Any]) -> None:
+        if self._replaying:
+            return
+        if not self._journal_opened:
+            # A new experiment: start the journal (overwriting any file a reused folder may hold).
+            self._journal_opened = True
+            directory = self.get_checkpoint_path()
+            if directory is not None:
+                self._journal = Journal(directory, type(self).__name__)
+                self._journal.start()
+        if self._journal is not None:
+            self._journal.append(event)
+
+    def _record(self, event: dict[str, Any]) -> None:
+        """Journal one state change, then make it (the replay makes it the same way)."""
+        self._write(event)
+        self._apply(event)
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        if "take" in event:
+            self._next(event["take"])
+            return
+        if "result" in event:
+            number = event["result"]
+            if number in self._reported:
+                return
+            self._reported.add(number)
+            self._on_result(number, self._served[number], event["value"], event.get("job"))
+        elif "fail" in event:
+            self._failed_ends += 1
+        elif "floor" in event:
+            self._failure_floor = max(self._failure_floor, event["floor"])
+        elif "lost" in event:
+            self._lost.extend(n for n in event["lost"] if n not in self._lost)
+        elif "again" in event:
+            self._lost.remove(event["again"])
+            return
+        else:
+            return  # "resume": a run boundary, for the reader
+        self._resolve_failures()
+
+    def _next(self, expected: Any = None) -> dict[str, Any] | None:
+        """The subclass's next trial; journaled when live, checked against the journal when replayed."""
+        params = self._next_trial(len(self._served))
+        if self._replaying:
+            if normalized(params) != expected:
+                raise self._journal.damaged(
+                    f"replaying it gives {trial_key(params)} where it recorded {trial_key(expected)}: the "
+                    "classArgs or the code changed since the experiment started")
+        else:
+            self._write({"take": params})
+        if params is not None:
+            self._numbers[trial_key(params)] = len(self._served)
+            self._served.append(params)
+        return params
 
     # ------------------------------------------------------------------------------ bookkeeping
-    def _take(self, parameter_id: int) -> dict[str, Any] | None:
-        params = self._next_trial(parameter_id)
-        if params is not None:
-            self._params[parameter_id] = params
-            _logger.info("parameter %s -> %s %s seed %s", parameter_id, params["role"], params["method"],
-                         params.get("search_seed", params.get("arch_index")))
-        return params
+    def _take(self) -> tuple[int, dict[str, Any]] | None:
+        """The next trial number and its parameters: a lost trial first, else a new one."""
+        if self._lost:
+            number = self._lost[0]
+            self._record({"again": number})
+        else:
+            number = len(self._served)
+            if self._next() is None:
+                return None
+        params = self._served[number]
+        _logger.info("trial %s -> %s %s seed %s", number, params["role"], params["method"],
+                     params.get("search_seed", params.get("arch_index")))
+        return number, params
+
+    def _to_come(self) -> int:
+        """Trials still to hand out (lost ones included)."""
+        return self.num_trials - len(self._served) + len(self._lost)
+
+    def _failures(self) -> int:
+        return max(self._failed_ends, self._failure_floor)
+
+    def _unaccounted(self) -> int:
+        """Submitted trials neither reported nor counted as failed (a count: which failed is not known)."""
+        return len(self._served) - len(self._lost) - len(self._reported) - self._failures()
+
+    def _pending(self) -> list[int]:
+        return [n for n in range(len(self._served)) if n not in self._reported and n not in self._lost]
+
+    def _full(self) -> bool:
+        """A resumed run holds requests while ``trialConcurrency`` trials are pending (module docstring)."""
+        return self._slots is not None and self._unaccounted() >= self._slots
 
     def _resolve_failures(self) -> None:
         """When every submitted trial either reported or failed, the silent ones are the failed ones."""
-        if len(self._params) - len(self._reported) - self._failed_ends > 0:
+        if self._unaccounted() > 0:
             return
-        silent = {pid: p for pid, p in self._params.items() if pid not in self._reported}
+        silent = {n: self._served[n] for n in self._pending()}
         if silent:
             self._on_silent(silent)
 
+    def _raise_floor(self, failed: int) -> None:
+        if failed > self._failures():
+            self._record({"floor": failed})
+
+    def _refresh_failures(self) -> None:
+        """A resumed run: re-run trials that fail are known from NNI's DB only (module docstring)."""
+        if self._rerun - self._reported and self._unaccounted() > 0:
+            record = self._trial_record()
+            if record is not None:
+                self._raise_floor(record.failed)
+
+    def _trial_record(self) -> TrialRecord | None:
+        """What NNI's trial DB (the checkpoint folder's sibling ``db/nni.sqlite``) says, if it is there."""
+        directory = self.get_checkpoint_path()
+        return read_trial_record(Path(directory).parent / "db" / "nni.sqlite") if directory is not None else None
+
+    def _after_event(self) -> None:
+        self._refresh_failures()
+        self._serve_owed()
+
     def _serve_owed(self) -> None:
-        while self._owed and self._send is not None:
-            params = self._take(self._owed[0])
-            if params is None:
+        while self._owed and self._send is not None and not self._full():
+            taken = self._take()
+            if taken is None:
                 return
-            self._send(self._owed.popleft(), params)
+            parameter_id = self._owed.popleft()
+            self._ids[parameter_id] = taken[0]
+            self._send(parameter_id, taken[1])
 
     # ------------------------------------------------------------------------------ subclass hooks
-    def _next_trial(self, parameter_id: int) -> dict[str, Any] | None:
+    def _next_trial(self, number: int) -> dict[str, Any] | None:
         raise NotImplementedError
 
-    def _on_result(self, parameter_id: int, params: dict[str, Any], value: Any, trial_job_id: str | None) -> None:
+    def _on_result(self, number: int, params: dict[str, Any], value: Any, trial_job_id: str | None) -> None:
         raise NotImplementedError
 
     def _on_silent(self, silent: dict[int, dict[str, Any]]) -> None:
-        """``silent``: parameter id -> parameters of submitted trials that never reported (they failed).
+        """``silent``: trial number -> parameters of submitted trials that never reported (they failed).
 
         Called again at later accountings with the same trials: handle each one once.
         """

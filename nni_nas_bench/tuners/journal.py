@@ -1,0 +1,151 @@
+"""What a serving tuner needs to survive ``nnictl resume``: its journal, and what NNI's trial DB says.
+
+The journal is the tuner's own record, one JSON line per event that changed its state, in order: a trial
+it handed out (with its parameters, or ``null`` when nothing was ready), a FINAL metric it took, a failed
+trial end it counted, a failure count it read from NNI's DB, trials it found lost and served again. The
+tuner's decisions are deterministic functions of these events (strategies are seeded), so replaying
+them in order into a fresh tuner rebuilds exactly the state of the stopped one, strategy internals
+included, without each strategy having to serialize itself. Each line is written before the tuner hands
+its trial to NNI and is flushed to disk first (write-ahead): NNI never runs a trial the journal lacks.
+Appending one line keeps every write O(1) over experiments of thousands of trials (rewriting a whole
+state file per event would be O(n) each); a line torn by a crash mid-write is the last one and is
+dropped on load (nothing was handed out for it).
+
+NNI's trial DB (``<experiment>/db/nni.sqlite``, the checkpoint folder's sibling) is read, never written,
+for what NNI 3.0 does not tell a resumed tuner (``nni/runtime/msg_dispatcher.py``: the ends of trials of
+the previous run are dropped before they reach the tuner): how many trials ended without a FINAL metric,
+and which parameters the manager ever submitted (a trial the tuner handed out in the seconds before the
+stop may never have been submitted; the manager keeps waiting trials in memory only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nni_nas_bench.errors import ConfigError
+
+_VERSION = 1
+_ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
+_NOT_STATUS = ("USER_TO_CANCEL", "ADD_RESUMED")
+_IDENTITY = ("role", "search_seed", "candidate_index", "arch_index", "variant")
+
+
+def trial_key(params: Any) -> str | None:
+    """Which trial of the experiment ``params`` (parameters or a trial's own FINAL metrics) are: role and
+    seeds/indices, unique among the trials of one serving tuner. None when they name no role."""
+    if not isinstance(params, dict) or not isinstance(params.get("role"), str):
+        return None
+    return "/".join(str(params.get(name)) for name in _IDENTITY)
+
+
+def normalized(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists): what a replayed trial is compared to."""
+    return json.loads(json.dumps(value))
+
+
+class Journal:
+    """The tuner's event log in NNI's tuner checkpoint folder (see the module docstring)."""
+
+    def __init__(self, directory: str | Path, tuner: str):
+        self.path = Path(directory) / f"{tuner}.journal.jsonl"
+        self.tuner = tuner
+
+    def load(self) -> list[dict[str, Any]] | None:
+        """The events in order; None when there is no journal. A damaged journal is a ConfigError."""
+        if not self.path.is_file():
+            return None
+        lines = self.path.read_bytes().split(b"\n")
+        try:
+            header = json.loads(lines[0])
+        except ValueError:
+            header = None
+        if header != {"journal": self.tuner, "version": _VERSION}:
+            raise self.damaged(f"its first line is not a {self.tuner} journal header")
+        # Complete lines end with a newline; what follows the last one is a line torn by a crash mid-write,
+        # for which nothing was handed out (write-ahead): dropped.
+        events = []
+        for number, line in enumerate(lines[1:-1], start=2):
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                raise self.damaged(f"line {number} is not JSON") from None
+        return events
+
+    def start(self) -> None:
+        """A fresh journal (a new experiment): the header only, written atomically."""
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"journal": self.tuner, "version": _VERSION}) + "\n")
+        os.replace(tmp, self.path)
+
+    def append(self, event: dict[str, Any]) -> None:
+        """One event, on disk before the caller goes on (it may hand a trial to NNI next)."""
+        line = (json.dumps(event, separators=(",", ":")) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def damaged(self, why: str) -> ConfigError:
+        return ConfigError(
+            f"{self.tuner} cannot resume: its journal {self.path} is damaged ({why}), so it cannot know which "
+            "trials it handed out. Restore the file from a backup, or start a new experiment with other "
+            "search_seed/arch_seed values (re-submit the stopped experiment's interrupted trials by hand: web UI "
+            "'Customized trial'; they continue from their checkpoints)")
+
+
+@dataclass
+class TrialRecord:
+    """What NNI's trial DB says about an experiment (see the module docstring)."""
+
+    submitted: set[str]  # trial keys of every parameter set the manager submitted
+    failed: int          # trials that ended without a FINAL metric
+    jobs: dict[str, str]  # trial key -> trial job id, of the trials that reported a FINAL metric
+
+
+def read_trial_record(db: Path) -> TrialRecord | None:
+    """Read ``db`` (NNI's nni.sqlite) read-only; None when it is missing or unreadable (a resume then relies
+    on the journal alone: see the README's failures section)."""
+    if not db.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
+            events = conn.execute("SELECT trialJobId, event, data FROM TrialJobEvent ORDER BY rowid").fetchall()
+            finals = conn.execute("SELECT trialJobId, data FROM MetricData WHERE type = 'FINAL'").fetchall()
+    except sqlite3.Error:
+        return None
+    recorded: dict[str, dict[str, Any]] = {}
+    status: dict[str, str] = {}
+    for job, event, data in events:
+        if not job or event in _NOT_STATUS:
+            continue  # experiment-level events name no trial
+        status[job] = event
+        if data and job not in recorded:
+            recorded[job] = _decoded(data, once=True).get("parameters") or {}
+    submitted = {key for key in map(trial_key, recorded.values()) if key is not None}
+    jobs = {}
+    for job, data in finals:
+        # The trial's own metrics name it; the manager's record of its parameters may be another trial's (#5726).
+        key = trial_key({**recorded.get(job, {}), **_decoded(data, once=False)})
+        if key is not None:
+            jobs[key] = job
+    reported = set(jobs.values()) | {job for job, _ in finals}
+    failed = sum(1 for job, event in status.items() if event in _ENDED and job not in reported)
+    return TrialRecord(submitted, failed, jobs)
+
+
+def _decoded(text: str, once: bool) -> dict[str, Any]:
+    """A JSON object of the DB (metric data is encoded twice); {} when it is not one."""
+    try:
+        value = json.loads(text)
+        if not once and isinstance(value, str):
+            value = json.loads(value)
+    except (ValueError, TypeError):
+        return {}
+    return value if isinstance(value, dict) else {}
