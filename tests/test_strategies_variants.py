@@ -266,6 +266,8 @@ RESUME_CASES = {
     "pdarts": (2, {"stage_epochs": 1, "weights_only_epochs": 0, "stage_layers": [3, 3], "keep_ops": [3],
                    "skip_dropout": [0.0, 0.4]}, 1, "resumed stage1 after epoch 1"),
     "darts_pt": (1, {"epochs": 1, "layers": 3, "finetune_epochs": 1}, 3, "resumed finetune2 after epoch 1"),
+    # GDAS: the Gumbel noise comes from the checkpointed RNG, so the resumed run draws the same samples
+    "gdas": (2, {"epochs": 3, "layers": 3}, 2, "resumed search after epoch 2"),
 }
 
 
