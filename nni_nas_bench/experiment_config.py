@@ -1,8 +1,10 @@
 """Check an experiment YAML before NNI runs it: NNI's own validation, then the tuner's settings.
 
 ``nnictl create`` validates NNI's fields but only starts the tuner afterwards, in a background
-process whose errors land in ``dispatcher.log``. ``check_experiment`` runs both checks in the
-foreground, so a bad method, dataset, space or protocol is one clear message before anything starts.
+process whose errors land in ``dispatcher.log`` (why NNI 3.0 cannot do more at create time, and what
+the tuner checks when nnictl starts it: ``nni_nas_bench/tuners/validators.py``). ``check_experiment``
+runs both checks in the foreground, so a bad method, dataset, space or protocol is one clear message
+before anything starts.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training_services import check_training_service
+from nni_nas_bench.tuners.validators import check_trial_count
 from nni_nas_bench.yaml_file import read_yaml
 
 
@@ -57,15 +60,8 @@ def check_experiment(path: str | Path) -> Any:
         instance = cls(**(tuner.get("classArgs") or {}))
     except TypeError as exc:
         raise ConfigError(f"{path}: bad tuner.classArgs for {class_name}: {exc}") from None
-    wanted, allowed = getattr(instance, "num_trials", None), data.get("maxTrialNumber")
-    if wanted is not None and allowed is not None and allowed < wanted:
-        raise ConfigError(
-            f"{path}: maxTrialNumber is {allowed} but the tuner submits {wanted} trials; NNI would stop the "
-            f"experiment early: set maxTrialNumber: {wanted}"
-        )
-    if wanted is not None and allowed is not None and allowed > wanted and getattr(instance, "exact_trials", False):
-        raise ConfigError(
-            f"{path}: maxTrialNumber is {allowed} but the tuner submits {wanted} trials; NNI would wait for the "
-            f"missing ones forever: set maxTrialNumber: {wanted}"
-        )
+    try:
+        check_trial_count(data.get("maxTrialNumber"), instance)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return instance

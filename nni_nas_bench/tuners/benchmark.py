@@ -29,6 +29,7 @@ from typing import Any
 
 from nni_nas_bench.errors import ConfigError, NasBenchError
 from nni_nas_bench.tuners.serving import ServingTuner
+from nni_nas_bench.tuners.validators import check_in_dispatcher
 
 _logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class BenchmarkTuner(ServingTuner):
         if tabular is not None and not isinstance(tabular, dict):
             raise ConfigError(f"tabular must be a mapping of table settings, got {tabular!r}")
         self.tabular = tabular
+        check_in_dispatcher(self)  # under nnictl: maxTrialNumber and GPU settings too
 
     @property
     def num_trials(self) -> int:

@@ -41,6 +41,7 @@ from typing import Any
 from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.tuners.serving import ServingTuner
+from nni_nas_bench.tuners.validators import check_in_dispatcher
 
 _logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class MultiTrialTuner(ServingTuner):
         self._build_in_background(lambda: self._build(
             method, dataset, num_searches, num_random, search_seed, arch_seed, space, space_args, search,
             candidate_protocol, protocol, train_seed, candidate_space_args, tabular))
+        check_in_dispatcher(self)  # under nnictl: a build error ends the experiment (NNI would wait forever)
 
     def _build(self, method: str, dataset: str, num_searches: int, num_random: int, search_seed: int, arch_seed: int,
                space: str, space_args: dict[str, Any] | None, search: dict[str, Any] | None, candidate_protocol: Any,

@@ -39,6 +39,7 @@ from nni.tuner import Tuner
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict, overlay
+from nni_nas_bench.tuners.validators import check_in_dispatcher
 
 _logger = logging.getLogger(__name__)
 _VARIANT_KEYS = ("name", "protocol", "space_args", "train_seed")
@@ -114,6 +115,7 @@ class RandomBaselineTuner(Tuner):
         if len(set(names)) != len(names):
             raise ConfigError(f"variant names must be distinct, got {names}")
         self._next = 0
+        check_in_dispatcher(self)  # under nnictl: maxTrialNumber and GPU settings too
 
     @property
     def num_trials(self) -> int:

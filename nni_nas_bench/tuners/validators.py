@@ -1,0 +1,157 @@
+"""Where a bad experiment YAML can fail under NNI 3.0, and the checks a tuner makes when NNI starts it.
+
+Why ``nnictl create`` itself cannot reject a bad tuner setting (read from NNI 3.0's code):
+
+- ``nnictl create`` (``nni/tools/nnictl/launcher.py``: ``create_experiment``) loads the YAML with
+  ``ExperimentConfig.load``, validates NNI's own fields and POSTs the config to the NNI manager, then
+  exits 0. For a tuner given by ``className``, NNI checks only that ``codeDirectory`` is a folder
+  (``nni/experiment/config/algorithm.py``: ``_AlgorithmConfig._validate_canonical``); the class is never
+  imported in that process, and nothing there can be hooked.
+- A registered algorithm's ``classArgsValidator`` (``nnictl algo register --meta``) is called only by
+  ``AlgoSchema.validate_class_args`` (``nni/tools/nnictl/config_schema.py``), which only the v1 legacy
+  launcher reaches (``legacy_launcher.py``: v1 configs of ``adl``, or kubeflow / frameworkcontroller
+  with ``reuse: false``). v2 YAMLs never reach it, so registering our tuners would change nothing.
+- The manager starts the tuner in a separate dispatcher process (``python -m nni --exp_params <base64
+  config>``, ``nni_node/common/utils.js``: ``getMsgDispatcherCommand``); ``nni/__main__.py`` builds the
+  tuner from classArgs first and connects to the manager after. A constructor error therefore leaves the
+  manager waiting for the connection; after 10 s (``nni_node/core/tuner_command_channel.js``) the
+  experiment is ERROR with "Tuner did not connect in 10 seconds. Please check tuner (dispatcher) log".
+  The web UI's error box has "Learn more", which opens ``dispatcher.log``; its last line is the tuner's
+  one-line reason (``nnictl log stderr`` shows it too).
+
+So the tuner is the earliest place, seconds after ``nnictl create``; ``nas-bench check`` runs the same
+checks before launching. This module adds what the tuner needs on top of its own classArgs checks:
+
+- :func:`check_started_experiment`: the checks of ``nas-bench check`` that need the whole experiment
+  (``maxTrialNumber`` against the tuner's trial count, GPU settings NNI 3.0 accepts but never schedules,
+  relative paths on remote workers), on the config the manager handed this dispatcher. Without them a
+  plain ``nnictl create`` of such a YAML waits forever (or stops early) instead of failing.
+- :func:`end_dispatcher`: NNI 3.0's dispatcher does not end when a tuner callback raises: its worker
+  thread stops, but the main loop (``nni/runtime/msg_dispatcher_base.py``: ``run``) only notices at the
+  next command from the manager, and after a failed trial request none comes (the manager drops its
+  pings), so the experiment stays RUNNING with no trial, forever. A tuner that builds in the background
+  (``ServingTuner._build_in_background``) raises its classArg errors only in callbacks, so this ends the
+  process instead: one line in ``dispatcher.log`` and on stderr, and the manager marks the experiment
+  ERROR ("Dispatcher stream error, tuner may have crashed") at once.
+- :func:`check_in_dispatcher`: what a tuner calls at the end of ``__init__``: both of the above, in a
+  thread that a background build is waited for in, within the manager's 10 s connection limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from nni_nas_bench.errors import ConfigError, NasBenchError
+from nni_nas_bench.training_services import check_training_service
+
+_logger = logging.getLogger(__name__)
+
+# Seconds after the dispatcher process started until which a tuner waits for its checks before it lets NNI
+# connect. The manager allows 10 s from the start to the connection; on this project's loaded 2-core machine
+# the dispatcher reached the tuner 2 s after its start and a multi-trial tuner's build ended at 6 s.
+CONNECT_BY = 5.0
+
+
+def in_dispatcher() -> bool:
+    """True in the process NNI's manager started for the tuner (it sets ``SDK_PROCESS=dispatcher``)."""
+    return os.environ.get("SDK_PROCESS") == "dispatcher"
+
+
+def dispatcher_config() -> dict[str, Any] | None:
+    """The experiment config (NNI's JSON form, without ``searchSpace``) the manager passed this dispatcher.
+
+    It is the ``--exp_params`` argument ``nni/__main__.py`` itself decodes; None outside a dispatcher.
+    """
+    if not in_dispatcher():
+        return None
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--exp_params")
+    encoded = parser.parse_known_args(sys.argv[1:])[0].exp_params
+    return json.loads(base64.b64decode(encoded).decode("utf-8")) if encoded else None
+
+
+def check_trial_count(max_trial_number: int | None, tuner: Any) -> None:
+    """ConfigError when ``maxTrialNumber`` would end the experiment early, or never (serving tuners)."""
+    wanted = getattr(tuner, "num_trials", None)
+    if wanted is None or max_trial_number is None:
+        return
+    if max_trial_number < wanted:
+        raise ConfigError(
+            f"maxTrialNumber is {max_trial_number} but the tuner submits {wanted} trials; NNI would stop the "
+            f"experiment early: set maxTrialNumber: {wanted}"
+        )
+    if max_trial_number > wanted and getattr(tuner, "exact_trials", False):
+        raise ConfigError(
+            f"maxTrialNumber is {max_trial_number} but the tuner submits {wanted} trials; NNI would wait for the "
+            f"missing ones forever: set maxTrialNumber: {wanted}"
+        )
+
+
+def check_started_experiment(tuner: Any) -> None:
+    """In a dispatcher: the experiment-wide checks of ``nas-bench check`` (see the module docstring).
+
+    Call it once the tuner's own classArgs are validated (it reads ``tuner.num_trials``). Outside a
+    dispatcher (tests, ``nas-bench check``, Python) it does nothing: there the caller checks the YAML.
+    """
+    params = dispatcher_config()
+    if params is None or "trainingServicePlatform" in params:
+        return  # not started by NNI, or a v1 config (converted by NNI, not one of ours)
+    from nni.experiment.config import ExperimentConfig
+
+    try:
+        config = ExperimentConfig(**{**params, "searchSpace": {}}).canonical_copy()
+    except Exception as exc:  # NNI accepted this config already; a failure here is ours, not the user's
+        _logger.warning("could not re-read the experiment config (%s); skipping nni-nas-bench's checks", exc)
+        return
+    check_training_service(config)
+    check_trial_count(config.max_trial_number, tuner)
+
+
+def end_dispatcher(error: BaseException) -> None:
+    """In a dispatcher: log ``error`` as one line, then end the process (see the module docstring).
+
+    Outside a dispatcher it returns, and the caller raises ``error`` as usual.
+    """
+    if not in_dispatcher():
+        return
+    message = f"nni-nas-bench: error: {error}"
+    # A bad setting is the one line; anything else (a bug) keeps its traceback for the report.
+    _logger.error(message, exc_info=None if isinstance(error, NasBenchError) else error)
+    print(message, file=sys.stderr, flush=True)
+    logging.shutdown()
+    os._exit(2)
+
+
+def check_in_dispatcher(tuner: Any) -> None:
+    """Under nnictl: once ``tuner`` is built, :func:`check_started_experiment`; any error ends the dispatcher.
+
+    Reading ``tuner.num_trials`` waits for a background build and raises its error, which NNI would
+    otherwise leave waiting forever (module docstring). The checks run in a thread, and this waits for
+    them only until :data:`CONNECT_BY` seconds after the process started: an error found by then ends the
+    dispatcher before it connects, which the manager reports after its 10 s ("Tuner did not connect"); one
+    found later ends it after it connected, which the manager notices when its 30 s reconnection window
+    closes (``nni_node/common/command_channel/websocket/channel.js``). Outside a dispatcher: nothing.
+    """
+    if not in_dispatcher():
+        return
+
+    def run() -> None:
+        try:
+            getattr(tuner, "num_trials", None)  # waits for a background build; raises its error
+            check_started_experiment(tuner)
+        except BaseException as exc:
+            end_dispatcher(exc)
+
+    checks = threading.Thread(target=run, name="nni-nas-bench checks", daemon=True)
+    checks.start()
+    import psutil  # an NNI dependency
+
+    checks.join(timeout=max(0.0, CONNECT_BY - (time.time() - psutil.Process().create_time())))
