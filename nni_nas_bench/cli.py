@@ -32,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nas-bench`` console script."""
     parser = argparse.ArgumentParser(prog="nas-bench", description="nni-nas-bench command line")
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="validate experiment YAMLs before `nnictl create`")
+    check = sub.add_parser(
+        "check", help="validate experiment YAMLs before `nnictl create`",
+        description="NNI's validation, then the tuner's: its classArgs, maxTrialNumber against its trial count, "
+                    "GPU settings NNI 3.0 can never schedule. `nnictl create` cannot reject a bad tuner setting "
+                    "(NNI builds the tuner after create returned; nni_nas_bench/tuners/validators.py): the "
+                    "experiment turns ERROR seconds later, with the reason at the end of its dispatcher log.")
     check.add_argument("configs", nargs="+")
     report = sub.add_parser(
         "report", help="write report.md/.html, figures and tables (CSV, LaTeX) from NNI trial databases",
