@@ -9,7 +9,12 @@ how many architecture "evaluations" the table answers per second, and how long t
 2. ``per_method``: one search of ``--budget`` queries per strategy (seed 0, cifar10-valid, one thread,
    its default settings unless ``--settings`` says otherwise) and the full-table time it extrapolates to
    (runs × datasets / workers): what each method costs, and which one dominates.
-3. ``table``: the full table itself, :func:`nni_nas_bench.tabular.runner.run_tabular`, timed end to end
+3. ``references``: the suite's methods next to NNI's own implementation or the SPEC's costlier setting
+   they replace in the table (``tpe`` vs NNI's ``nni_tpe``; WeakNAS's linear predictor vs the SPEC MLP
+   4 × 1000), each over ``--reference-runs`` seeds of ``--reference-budget`` queries on cifar10-valid:
+   seconds per run, the speed ratio, and the search quality (test accuracy of the picks, runs that
+   found the optimum), so that a faster replacement is never a worse one unnoticed.
+4. ``table``: the full table itself, :func:`nni_nas_bench.tabular.runner.run_tabular`, timed end to end
    (worker start, searches, curve summaries; figures are not drawn), unless ``--skip-table``; its summary
    (mean test accuracy of the picks, RI, queries to the optimum per method × dataset) is recorded too.
 
@@ -74,6 +79,7 @@ def bench_methods(methods: list[str], root: str | None, budget: int, settings: d
 
     from nni_nas_bench.strategies import create_strategy
     from nni_nas_bench.tabular import TabularEvaluator
+    from nni_nas_bench.tabular.runner import TABLE_SETTINGS
     from search_spaces import create_space
 
     torch.set_num_threads(1)
@@ -81,16 +87,54 @@ def bench_methods(methods: list[str], root: str | None, budget: int, settings: d
     evaluator = TabularEvaluator("cifar10-valid", root=root)
     out = {}
     for method in methods:
-        strategy = create_strategy(method, seed=0, budget=budget, **settings.get(method, {}))
+        settings = {**settings, method: {**TABLE_SETTINGS.get(method, {}), **settings.get(method, {})}}
+        strategy = create_strategy(method, seed=0, budget=budget, **settings[method])
         evaluator.reset(0)
         tic = time.perf_counter()
         strategy.search(space, evaluator)
         seconds = time.perf_counter() - tic
         out[method] = {"seconds_per_run": seconds, "queries_per_s": budget / seconds,
-                       "settings": settings.get(method, {}),
+                       "settings": settings[method],
                        "extrapolated_table_seconds": seconds * runs * datasets / workers}
         print(f"{method:14s} {seconds:8.3f} s per run of {budget} queries -> "
               f"{out[method]['extrapolated_table_seconds']:8.1f} s in the full table", flush=True)
+    return out
+
+
+# (name in the output, method, settings): the suite's choice first, then what it is measured against.
+REFERENCE_PAIRS = [
+    (("tpe", "tpe", {}), ("nni_tpe", "nni_tpe", {})),
+    (("weaknas[linear]", "weaknas", {"initial": 10, "predictor": "linear"}),
+     ("weaknas[mlp 4x1000]", "weaknas", {"initial": 10, "predictor": "mlp"})),
+]
+
+
+def _number(value: Any) -> float:
+    """A summary cell as a float (None, when no run reached the optimum, becomes NaN)."""
+    return float("nan") if value is None else float(value)
+
+
+def bench_references(root: str | None, budget: int, runs: int, workers: int) -> dict[str, Any]:
+    """Each pair of :data:`REFERENCE_PAIRS` over ``runs`` seeds: seconds per run, ratio, search quality."""
+    from nni_nas_bench.tabular.runner import run_tabular
+
+    out = {}
+    for pair in REFERENCE_PAIRS:
+        rows = {}
+        for name, method, settings in pair:
+            table = run_tabular([method], ["cifar10-valid"], runs=runs, budget=budget, root=root, workers=workers,
+                                settings={method: settings}, n_boot=200)
+            summary = table.summary.iloc[0]
+            rows[name] = {"method": method, "settings": settings,
+                          "seconds_per_run": float(table.runs["wall_seconds"].mean()),
+                          "test_mean": float(summary["test_mean"]), "found_optimum": float(summary["found_optimum"]),
+                          "queries_to_optimum_median": _number(summary["queries_to_optimum_median"])}
+            print(f"{name:22s} {rows[name]['seconds_per_run']:8.3f} s per run of {budget} queries, test "
+                  f"{rows[name]['test_mean']:.2f}, optimum found in {rows[name]['found_optimum']:.0%} of runs",
+                  flush=True)
+        (ours, _, _), (reference, _, _) = pair
+        out[f"{ours} vs {reference}"] = {
+            **rows, "speedup": rows[reference]["seconds_per_run"] / rows[ours]["seconds_per_run"]}
     return out
 
 
@@ -105,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", default="{}", help="JSON: method -> strategy settings for the table")
     parser.add_argument("--queries", type=int, default=100_000, help="samples for the evaluator benchmark")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reference-runs", type=int, default=10)
+    parser.add_argument("--reference-budget", type=int, default=200, help="queries per reference run")
     parser.add_argument("--skip-table", action="store_true", help="measure the evaluator and the methods only")
     parser.add_argument("--out", default=None, help="JSON file to write")
     args = parser.parse_args(argv)
@@ -127,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['evaluator']['no_noise']['queries_per_s']:,.0f} without", flush=True)
     result["per_method"] = bench_methods(methods, args.data_root, args.budget, settings, args.runs,
                                          len(args.datasets), args.workers)
+    if args.reference_runs:
+        result["references"] = bench_references(args.data_root, args.reference_budget, args.reference_runs,
+                                                args.workers)
     if not args.skip_table:
         tic = time.perf_counter()
         table = run_tabular(methods, args.datasets, runs=args.runs, budget=args.budget, root=args.data_root,

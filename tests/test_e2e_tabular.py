@@ -56,6 +56,7 @@ TINY_SEARCH = {
     "random_search": {"budget": 4},
     "reinforce": {"budget": 4},
     "tpe": {"budget": 4},
+    "nni_tpe": {"budget": 4},
     "nsganet": {"budget": 4, "population": 2, "generations": 1, "offspring": 2},
     "weaknas": {"budget": 4, "initial": 2, "per_iteration": 2, "top_k": 4, "pool_size": 50, "hidden": 16,
                 "layers": 2, "iterations": 5},
@@ -63,7 +64,7 @@ TINY_SEARCH = {
 
 
 def test_every_multi_trial_method_runs_under_nnictl(nnictl_runner, tmp_path: Path) -> None:
-    """Each method's own NB201 YAML, shrunk, as a real experiment; the five run side by side (separate
+    """Each method's own NB201 YAML, shrunk, as a real experiment; the six run side by side (separate
     managers and ports), since each spends most of its time waiting on NNI, not computing."""
     from concurrent.futures import ThreadPoolExecutor
 

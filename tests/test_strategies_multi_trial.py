@@ -24,6 +24,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "weaknas": {"initial": 20, "per_iteration": 10, "top_k": 20, "pool_size": 200, "hidden": 64, "iterations": 50},
     "reinforce": {},
     "tpe": {},
+    "nni_tpe": {},
 }
 
 

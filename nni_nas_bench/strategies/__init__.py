@@ -29,6 +29,7 @@ STRATEGIES: dict[str, str] = {
     "gdas": "nni_nas_bench.strategies.gdas:GdasStrategy",
     "manas": "nni_nas_bench.strategies.manas:ManasStrategy",
     "nao": "nni_nas_bench.strategies.nao:NaoStrategy",
+    "nni_tpe": "nni_nas_bench.strategies.nni_tpe:NniTpeStrategy",
     "nsganet": "nni_nas_bench.strategies.nsganet:NsgaNetStrategy",
     "pdarts": "nni_nas_bench.strategies.pdarts:PdartsStrategy",
     "random_search": "nni_nas_bench.strategies.random_search:RandomSearchStrategy",

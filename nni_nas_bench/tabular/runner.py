@@ -40,11 +40,23 @@ from nni_nas_bench.errors import ConfigError
 SEARCH_DATASETS = ("cifar10-valid", "cifar100", "ImageNet16-120")
 
 
-def multi_trial_strategies() -> list[str]:
-    """Registered strategies that search by evaluating architectures (``kind == 'multi_trial'``)."""
+# Settings the table runs a method with unless the caller overrides them: SPEC's NAS-Bench-201 values
+# (WeakNAS starts from 10 samples there) and WeakNAS's linear predictor, because the SPEC MLP (4 × 1000)
+# refits 99 times per run, i.e. hours for 300 runs on a CPU; benchmarks/tabular.py measures both.
+TABLE_SETTINGS: dict[str, dict[str, Any]] = {"weaknas": {"initial": 10, "predictor": "linear"}}
+
+
+def multi_trial_strategies(*, include_references: bool = False) -> list[str]:
+    """Registered strategies that search by evaluating architectures (``kind == 'multi_trial'``).
+
+    NNI's own implementations of methods the suite also implements (``nni_reference``, e.g. ``nni_tpe``)
+    are left out unless asked for: the default table counts each method once.
+    """
     from nni_nas_bench.strategies import get_strategy_class, list_strategies
 
-    return [name for name in list_strategies() if getattr(get_strategy_class(name), "kind", None) == "multi_trial"]
+    classes = {name: get_strategy_class(name) for name in list_strategies()}
+    return [name for name, cls in classes.items() if getattr(cls, "kind", None) == "multi_trial"
+            and (include_references or not getattr(cls, "nni_reference", False))]
 
 
 @dataclass
@@ -125,11 +137,11 @@ def run_tabular(methods: Sequence[str] | None = None, datasets: Sequence[str] = 
                 budget: int = 1000, metric: str = "valid", noise: bool = True, num_random: int = 100, seed: int = 0,
                 root: str | Path | None = None, source: str = "csv", workers: int | None = None,
                 settings: dict[str, dict[str, Any]] | None = None, n_boot: int = 2000) -> TabularResult:
-    """Run the table; ``settings`` maps a method to extra strategy settings (its defaults otherwise)."""
+    """Run the table; ``settings`` maps a method to strategy settings (over :data:`TABLE_SETTINGS`)."""
     from nni_nas_bench.tabular.table import dataset_name, load_table
 
     methods = list(methods) if methods else multi_trial_strategies()
-    known = multi_trial_strategies()
+    known = multi_trial_strategies(include_references=True)
     unknown = [m for m in methods if m not in known]
     if unknown:
         raise ConfigError(f"not multi-trial strategies: {unknown}; choose among {', '.join(known)}")
@@ -138,11 +150,11 @@ def run_tabular(methods: Sequence[str] | None = None, datasets: Sequence[str] = 
         load_table(dataset, root, source).metric(metric)  # a missing table or metric fails here, once
     if runs < 1 or budget < 1:
         raise ConfigError(f"runs and budget must be >= 1, got runs={runs}, budget={budget}")
-    settings = settings or {}
+    settings = {m: {**TABLE_SETTINGS.get(m, {}), **(settings or {}).get(m, {})} for m in methods}
     workers = workers or min(os.cpu_count() or 1, 8)
     chunk = -(-runs // 4)  # 4 tasks per method × dataset: slow and fast methods balance over the workers
     specs = [RunSpec(m, d, list(range(seed + s, seed + min(s + chunk, runs))), budget, metric, noise,
-                     None if root is None else str(root), source, dict(settings.get(m, {})))
+                     None if root is None else str(root), source, dict(settings[m]))
              for m in methods for d in datasets for s in range(0, runs, chunk)]
     tic = time.perf_counter()
     if workers > 1:
