@@ -78,8 +78,9 @@ def test_the_managers_config_is_checked(tuner: RandomBaselineTuner, tmp_path: Pa
     check_started_experiment(tuner)
 
 
-def test_an_error_ends_the_dispatcher_before_it_connects() -> None:
-    """A tuner whose (background) build fails: one line on stderr, exit 2, before NNI would connect."""
+def test_an_error_ends_the_dispatcher_before_it_connects(tmp_path: Path) -> None:
+    """A tuner whose (background) build fails: one line on stderr and in dispatcher.log, exit 2, before NNI
+    would connect."""
     code = """if True:
         import time
         from nni_nas_bench.errors import ConfigError
@@ -101,11 +102,14 @@ def test_an_error_ends_the_dispatcher_before_it_connects() -> None:
         check_in_dispatcher(Tuner("unknown strategy 'evolutionn'"))
         print("second tuner connects", flush=True)
     """
-    env = {**os.environ, "SDK_PROCESS": "dispatcher"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    env = {**os.environ, "SDK_PROCESS": "dispatcher", "NNI_LOG_DIRECTORY": str(tmp_path), "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env=env)
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stdout.splitlines() == ["first tuner connects"]
-    assert out.stderr.strip().splitlines()[-1] == "nni-nas-bench: error: unknown strategy 'evolutionn'"
+    line = "nni-nas-bench: error: unknown strategy 'evolutionn'"
+    assert out.stderr.strip().splitlines()[-1] == line
+    assert (tmp_path / "dispatcher.log").read_text().strip().splitlines()[-1].endswith(line)
 
 
 @pytest.mark.slow
