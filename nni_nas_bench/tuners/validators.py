@@ -26,13 +26,16 @@ checks before launching. This module adds what the tuner needs on top of its own
   (``maxTrialNumber`` against the tuner's trial count, GPU settings NNI 3.0 accepts but never schedules,
   relative paths on remote workers), on the config the manager handed this dispatcher. Without them a
   plain ``nnictl create`` of such a YAML waits forever (or stops early) instead of failing.
-- :func:`end_dispatcher`: NNI 3.0's dispatcher does not end when a tuner callback raises: its worker
-  thread stops, but the main loop (``nni/runtime/msg_dispatcher_base.py``: ``run``) only notices at the
-  next command from the manager, and after a failed trial request none comes (the manager drops its
-  pings), so the experiment stays RUNNING with no trial, forever. A tuner that builds in the background
-  (``ServingTuner._build_in_background``) raises its classArg errors only in callbacks, so this ends the
-  process instead: one line in ``dispatcher.log`` and on stderr, and the manager marks the experiment
-  ERROR ("Dispatcher stream error, tuner may have crashed") at once.
+- :func:`end_dispatcher`: NNI 3.0 does not end an experiment whose tuner raises in a callback. The
+  dispatcher's worker thread stops, but its main loop (``nni/runtime/msg_dispatcher_base.py``: ``run``)
+  only notices at the next command from the manager, and after a failed trial request none comes (the
+  manager drops its pings): seen here, a multi-trial tuner with an unknown dataset left the experiment
+  RUNNING with no trial. When a command does come, the dispatcher closes its channel cleanly, which the
+  manager's tuner server does not listen to (``tuner_command_channel.js`` handles errors only). So a
+  fatal error ends the process abruptly, after one line in ``dispatcher.log`` and on stderr. Before the
+  connection, the manager reports it when its 10 s end (as above); after it, when the channel's 30 s
+  reconnection window closes (``nni_node/common/command_channel/websocket/channel.js``), as ERROR
+  "Dispatcher stream error, tuner may have crashed".
 - :func:`check_in_dispatcher`: what a tuner calls at the end of ``__init__``: both of the above, in a
   thread that a background build is waited for in, within the manager's 10 s connection limit.
 """
@@ -135,10 +138,9 @@ def check_in_dispatcher(tuner: Any) -> None:
 
     Reading ``tuner.num_trials`` waits for a background build and raises its error, which NNI would
     otherwise leave waiting forever (module docstring). The checks run in a thread, and this waits for
-    them only until :data:`CONNECT_BY` seconds after the process started: an error found by then ends the
-    dispatcher before it connects, which the manager reports after its 10 s ("Tuner did not connect"); one
-    found later ends it after it connected, which the manager notices when its 30 s reconnection window
-    closes (``nni_node/common/command_channel/websocket/channel.js``). Outside a dispatcher: nothing.
+    them only until :data:`CONNECT_BY` seconds after the process started, so that an error found by then
+    ends the dispatcher before it connects (ERROR after the manager's 10 s rather than its 30 s reconnection
+    window: module docstring). Outside a dispatcher: nothing.
     """
     if not in_dispatcher():
         return
