@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import REPO, git_state, load_average
+
 sys.path.insert(0, str(REPO))
 PARAMETER_FREE = ("none", "skip_connect", "avg_pool_3x3")
 
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_before": os.getloadavg()},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_before": load_average()},
+        "git": git_state(),
         "settings": strategy.settings, "space_mean_test": float(table.test.mean()),
         "space_best_test": float(table.test.max()), "epochs": [],
     }
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"epoch {e['epoch']:3d}  valid {e['valid_acc']:5.1f}  free edges {e['parameter_free_edges']}/6  "
               f"alpha(free) {e['alpha_parameter_free']:.3f}  table {e['table_test_acc']:5.2f}  {e['genotype']}")
     out["search_seconds"] = time.perf_counter() - tic
-    out["machine"]["load_after"] = os.getloadavg()
+    out["machine"]["load_after"] = load_average()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
     print(args.out)

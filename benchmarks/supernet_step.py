@@ -37,13 +37,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import logging
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +50,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from _common import device_name, git, load_average, package_version, synchronize, timed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHANNELS, LAYERS, BATCH, NUM_CLASSES = 16, 8, 64, 10
@@ -63,11 +62,6 @@ def _batches(n: int, seed: int, device: torch.device) -> list[tuple[torch.Tensor
     return [(torch.randn(BATCH, 3, 32, 32, generator=g).to(device), torch.randint(0, NUM_CLASSES, (BATCH,),
                                                                                   generator=g).to(device))
             for _ in range(n)]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def ours(order: int, device: torch.device, seed: int) -> Callable[[int, int], list[float]]:
@@ -88,15 +82,9 @@ def ours(order: int, device: torch.device, seed: int) -> Callable[[int, int], li
     train, valid = _batches(2, seed, device), _batches(2, seed + 1, device)
 
     def run(warmup: int, steps: int) -> list[float]:
-        times = []
-        for i in range(warmup + steps):
-            _sync(device)
-            tic = time.perf_counter()
-            strategy.step(net, weights, train[i % 2], valid[i % 2], W_LR, w_opt, a_opt, criterion)
-            _sync(device)
-            if i >= warmup:
-                times.append(time.perf_counter() - tic)
-        return times
+        times = [timed(lambda i=i: strategy.step(net, weights, train[i % 2], valid[i % 2], W_LR, w_opt, a_opt,
+                                                 criterion), device) for i in range(warmup + steps)]
+        return times[warmup:]
 
     return run
 
@@ -116,11 +104,11 @@ def nni_darts(device: torch.device, seed: int, workdir: Path) -> Callable[[int, 
             self._tic = 0.0
 
         def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
-            _sync(device)
+            synchronize(device)
             self._tic = time.perf_counter()
 
         def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-            _sync(device)
+            synchronize(device)
             self.times.append(time.perf_counter() - self._tic)
 
     def loader(offset: int, n: int) -> DataLoader:
@@ -150,20 +138,6 @@ def nni_darts(device: torch.device, seed: int, workdir: Path) -> Callable[[int, 
     return run
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _git(*args: str) -> str | None:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
@@ -186,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     names = args.contenders.split(",")
-    load_before = os.getloadavg()
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="supernet-step-") as tmp:
         runners = {}
         for name in names:
@@ -222,12 +196,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["provenance"] = {
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "--", "benchmarks",
+        "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain", "--", "benchmarks",
                                                                           "nni_nas_bench", "search_spaces")),
-        "python": platform.python_version(), "torch": torch.__version__, "nni": _version("nni"),
-        "pytorch_lightning": _version("pytorch-lightning"), "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "load_average_before": list(load_before),
-        "load_average_after": list(os.getloadavg()),
+        "python": platform.python_version(), "torch": torch.__version__, "nni": package_version("nni"),
+        "pytorch_lightning": package_version("pytorch-lightning"), "cpu": device_name("cpu"),
+        "cpu_count": os.cpu_count(), "load_average_before": load_before,
+        "load_average_after": load_average(),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "provenance"}, indent=1))
     if args.out is not None:

@@ -31,21 +31,14 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import REPO, git_state, load_average
+
 sys.path.insert(0, str(REPO))
-
-
-def _git() -> dict[str, Any]:
-    def run(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
-
-    return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--untracked-files=no"))}
 
 
 def bench_evaluator(root: str | None, n: int, repeats: int) -> dict[str, Any]:
@@ -159,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
 
     methods = args.methods or multi_trial_strategies()
     settings = json.loads(args.settings)
-    load = os.getloadavg()
+    load = load_average()
     result: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_before": load},
-        "git": _git(),
+        "git": git_state(),
         "settings": vars(args),
     }
     result["evaluator"] = bench_evaluator(args.data_root, args.queries, args.repeats)
@@ -191,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"full table: {wall:.1f} s wall for {table.settings['queries']:,} queries", flush=True)
         print(table.summary[["dataset", "method", "test_mean", "ri_space", "ri_random", "found_optimum"]]
               .to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    result["machine"]["load_after"] = os.getloadavg()
+    result["machine"]["load_after"] = load_average()
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1))

@@ -31,14 +31,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +44,7 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
+from _common import device_name, git_state, load_average, package_version, synchronize, timed
 from torch import nn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -207,54 +205,10 @@ def _ours_contender(batch: int, steps: int, warmup: int, device: torch.device, s
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def _synchronize(device: torch.device) -> None:
-    """Wait for queued kernels, so the clock measures work done and not work launched."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _device_name(device: torch.device) -> str:
-    """GPU model, or the CPU model from /proc/cpuinfo (platform.processor() is often empty on Linux)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _version(package: str) -> str | None:
-    """Installed version of a distribution, None when absent (recorded, never required)."""
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _git(*args: str) -> str | None:
-    """Output of a git command in the repository, None outside a checkout or without git."""
-    try:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True,
-                              timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def _count(model: nn.Module, skip_auxiliary: bool) -> int:
     """Parameters, optionally without the auxiliary head (test-time size, what papers report)."""
     return sum(p.numel() for name, p in model.named_parameters()
                if not (skip_auxiliary and name.startswith("auxiliary_head")))
-
-
-def _load_average() -> list[float] | None:
-    """1/5/15-minute load: a shared machine's background work shows up here, not in the timings."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def _result(contender: Contender, images_per_repeat: int) -> dict[str, Any]:
@@ -307,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from nni_nas_bench.training.trainer import resolve_device
 
     device = resolve_device(args.device)
-    load_before = _load_average()
+    load_before = load_average()
     notes: list[str] = []
 
     ours, protocol = _ours_contender(args.batch, args.steps, args.warmup, device, args.seed)
@@ -362,18 +316,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"parameters: ours {params['ours_test_time']:,} "
               f"(+ auxiliary head: {params['ours_with_auxiliary_head']:,})")
 
-    print(f"device {device} ({_device_name(device)}), threads {torch.get_num_threads()}, batch {args.batch}, "
+    print(f"device {device} ({device_name(device)}), threads {torch.get_num_threads()}, batch {args.batch}, "
           f"steps {args.steps} x {args.repeats} repeats after {args.warmup} warm-up steps", flush=True)
     for contender in contenders:
         contender.warmup()
-        _synchronize(device)
+        synchronize(device)
     for repeat in range(args.repeats):
         for contender in contenders:
-            _synchronize(device)
-            tic = time.perf_counter()
-            contender.run()
-            _synchronize(device)
-            contender.seconds.append(time.perf_counter() - tic)
+            contender.seconds.append(timed(contender.run, device))
             print(f"  repeat {repeat + 1}/{args.repeats} {contender.name}: "
                   f"{args.steps * args.batch / contender.seconds[-1]:.1f} img/s", flush=True)
 
@@ -398,11 +348,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ratio_ours_over_hub_best_repeats": best_ratio,
         "results": results,
         "parameters": params,
-        "device": {"type": device.type, "name": _device_name(device), "torch_threads": torch.get_num_threads(),
+        "device": {"type": device.type, "name": device_name(device), "torch_threads": torch.get_num_threads(),
                    "cpu_count": os.cpu_count()},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "torchvision": _version("torchvision"), "nni": _version("nni"), "cuda": torch.version.cuda},
-        "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain"))},
+                     "torchvision": package_version("torchvision"), "nni": package_version("nni"),
+                     "cuda": torch.version.cuda},
+        "git": git_state(),
         "settings": {
             "steps": args.steps, "warmup": args.warmup, "batch": args.batch, "repeats": args.repeats,
             "seed": args.seed, "channels": CHANNELS, "layers": LAYERS, "genotype": "DARTS_V2",
@@ -414,7 +365,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "optimizer": f"SGD lr {LR} momentum {MOMENTUM} weight_decay {WEIGHT_DECAY}",
             "cudnn_benchmark": torch.backends.cudnn.benchmark,
         },
-        "load_average": {"before": load_before, "after": _load_average()},
+        "load_average": {"before": load_before, "after": load_average()},
         "command": " ".join(["python", *sys.argv] if argv is None else ["main", *argv]),
         "notes": notes,
     }
