@@ -80,3 +80,14 @@ def timed(work: Callable[[], Any], device: Any) -> float:
     work()
     synchronize(device)
     return time.perf_counter() - tic
+
+
+def write_result(path: str | Path, result: dict[str, Any]) -> Path:
+    """Write a benchmark's JSON record (folders created), print where, and return the path."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}", flush=True)
+    return path

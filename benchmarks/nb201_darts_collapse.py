@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, git_state, load_average
+from _common import REPO, git_state, load_average, write_result
 
 sys.path.insert(0, str(REPO))
 PARAMETER_FREE = ("none", "skip_connect", "avg_pool_3x3")
@@ -85,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
               f"alpha(free) {e['alpha_parameter_free']:.3f}  table {e['table_test_acc']:5.2f}  {e['genotype']}")
     out["search_seconds"] = time.perf_counter() - tic
     out["machine"]["load_after"] = load_average()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(args.out)
+    write_result(args.out, out)
     return 0
 
 

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from _common import device_name, git, load_average, package_version, synchronize, timed
+from _common import device_name, git, load_average, package_version, synchronize, timed, write_result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHANNELS, LAYERS, BATCH, NUM_CLASSES = 16, 8, 64, 10
@@ -205,8 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     print(json.dumps({k: v for k, v in result.items() if k != "provenance"}, indent=1))
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        write_result(args.out, result)
     return result
 
 

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, git_state, load_average
+from _common import REPO, git_state, load_average, write_result
 
 sys.path.insert(0, str(REPO))
 
@@ -186,9 +186,7 @@ def main(argv: list[str] | None = None) -> int:
               .to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     result["machine"]["load_after"] = load_average()
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1))
-        print(args.out)
+        write_result(args.out, result)
     return 0
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -44,7 +43,7 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from _common import device_name, git_state, load_average, package_version, synchronize, timed
+from _common import device_name, git_state, load_average, package_version, synchronize, timed, write_result
 from torch import nn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -374,9 +373,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"train_throughput [{device.type}: {record['device']['name']}, batch {args.batch}]: {hub_text}, "
           f"ours {ours_rate:.1f} img/s, {ratio_text}")
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        write_result(args.out, record)
     return record
 
 
