@@ -1,8 +1,8 @@
 """One-shot methods search the NB201 space; the found cell is looked up in the table.
 
 DARTS: first order on the synthetic CIFAR-shaped folder (fast), second order on real CIFAR-10 (slow: the
-first real-data test of a session decodes the JPEG archive into the cache). GDAS, DARTS-PT and ENAS: a
-tiny synthetic search each, its cell looked up as a benchmark experiment's searched trial does; GDAS's
+first real-data test of a session decodes the JPEG archive into the cache). GDAS, DARTS-PT, ENAS (and
+MANAS): a tiny synthetic search each, its cell looked up as a benchmark experiment's searched trial does; GDAS's
 sampler (one op per edge, straight-through gradient, Gumbel-max distribution, τ schedule) and ENAS's
 NB201 path supernet on tensors.
 """
