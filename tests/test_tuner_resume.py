@@ -50,6 +50,7 @@ class Nni:
         self.db.executescript(_SCHEMA)
         self.jobs: dict[str, dict[str, Any]] = {}  # trial job id -> pid, params, status, final
         self.order: list[Params] = []              # parameters of every trial job, in submission order
+        self.ran: list[Params] = []                # parameters of every run that ended (re-runs included)
         self.waiting: list[tuple[int, Params, str | None]] = []  # the manager's memory: (pid, params, job)
         self.running: list[str] = []
         self.next_id, self.previous_max = 0, -1
@@ -88,6 +89,7 @@ class Nni:
             return False
         job = self.running.pop(0)
         trial = self.jobs[job]
+        self.ran.append(trial["params"])
         ok = not self.fails(trial["params"])
         previous = trial["pid"] <= self.previous_max
         if ok:
@@ -123,6 +125,20 @@ class Nni:
             pass
         assert not self.waiting and self.submitted == self.num_trials, (self.waiting, self.submitted)
         return self.order
+
+    def swap_records(self) -> tuple[str, str]:
+        """NNI's #5726: the manager's record of a running trial holds the parameters of one that ended
+        (with its FINAL metric), and the other way round; a re-run gets what the record says."""
+        running, ended = self.running[0], next(j for j in reversed(self.order_jobs()) if "final" in self.jobs[j])
+        rows = {job: self.db.execute("SELECT rowid, data FROM TrialJobEvent WHERE trialJobId = ? AND data IS NOT NULL",
+                                     (job,)).fetchone() for job in (running, ended)}
+        for job, other in ((running, ended), (ended, running)):
+            self.db.execute("UPDATE TrialJobEvent SET data = ? WHERE rowid = ?", (rows[other][1], rows[job][0]))
+        self.jobs[running]["params"] = self.jobs[ended]["params"]
+        return running, ended
+
+    def order_jobs(self) -> list[str]:
+        return list(self.jobs)
 
     def stop_and_resume(self) -> None:
         """``nnictl stop`` (tuner process and the manager's waiting trials gone), then ``nnictl resume``."""
@@ -172,7 +188,9 @@ def _interrupted(make: Callable[[], Any], folder: Path, concurrency: int, stops:
             break
         if step in stops:
             nni.stop_and_resume()
-    return nni.run()
+    nni.run()
+    assert nni.ran == nni.order
+    return nni.order
 
 
 def _key(params: Params) -> str:
@@ -227,6 +245,29 @@ def test_a_rerun_trial_that_fails_after_the_resume_is_counted_from_nni_db(checkp
     assert [_key(p) for p in resumed] == [_key(p) for p in reference]
 
 
+def test_a_trial_nni_re_runs_with_another_trials_parameters_is_served_again(checkpoint_env, caplog) -> None:
+    """NNI's #5726 at a stop: NNI re-runs a running trial with the parameters of one that already ran. The
+    tuner serves the running one again and names the maxTrialNumber fix for the slot NNI wastes; with it
+    applied (``nnictl update trialnum``), every trial runs, only NNI's duplicate twice."""
+    reference = Nni(_multi_trial, checkpoint_env("reference"), 2, _fails).run()
+    nni = Nni(_multi_trial, checkpoint_env("resumed"), 2, _fails)
+    for _ in range(5):
+        nni.step()
+    _, ended = nni.swap_records()
+    nni.stop_and_resume()
+    assert "re-runs 1 trial(s) with the parameters of trials that already ran" in caplog.text
+    assert "nnictl update trialnum" in caplog.text
+    nni.num_trials += 1
+    nni.run()
+
+    def key(params: Params) -> str:  # the re-served trial has a new trial job id: another source_trial maybe
+        return _key({k: v for k, v in params.items() if k != "source_trial"})
+
+    runs = [key(p) for p in nni.ran]
+    assert sorted(set(runs)) == sorted(map(key, reference))
+    assert [k for k in set(runs) if runs.count(k) > 1] == [key(nni.jobs[ended]["params"])]
+
+
 def test_journal_torn_last_line_is_dropped_and_damage_elsewhere_stops_with_the_fix(checkpoint_env) -> None:
     folder = checkpoint_env("torn")
     nni = Nni(_benchmark, folder, 2, _fails)
@@ -268,3 +309,52 @@ def test_without_a_journal_finished_trials_stop_the_experiment_with_the_fix(make
     fresh.import_data([])
     with pytest.raises(ConfigError, match=r"1 finished trials were handed back but no journal"):
         fresh.import_data([{"parameter": {"role": "random"}, "value": {"default": 50.0}}])
+
+
+@pytest.mark.slow
+def test_nnictl_resume_of_a_tabular_multi_trial_experiment(tmp_path: Path) -> None:
+    """A real ``nnictl stop`` while candidate 1 runs (it hangs once), then ``nnictl resume``: NNI re-runs
+    it, the tuner replays its journal and hands out the rest; every candidate index runs once, the search's
+    pick is its best candidate, and nothing is handed out twice. One trial at a time: with several, NNI may
+    re-run a trial under another's parameters (#5726; the unit test above covers the tuner's answer)."""
+    import sys
+
+    import yaml
+
+    from analysis import read_experiment
+    from tests.conftest import REPO, SHARED_DATA
+    from tests.nnictl_session import ENDED, create
+
+    if not (SHARED_DATA / "nas-bench-201").is_dir():
+        pytest.skip(f"NAS-Bench-201 tables not found at {SHARED_DATA / 'nas-bench-201'}")
+    marker = tmp_path / "hang-marker"
+    config = yaml.safe_load((REPO / "experiments" / "nb201" / "evolution.yml").read_text())
+    config["tuner"]["classArgs"].update(num_searches=1, num_random=0,
+                                        search={"budget": 3, "population": 2, "sample_size": 2})
+    config["tuner"]["codeDirectory"] = str(REPO)
+    config.update(experimentName="test-resume-tabular", trialCodeDirectory=str(REPO), trialConcurrency=1,
+                  maxTrialNumber=3 + 1,
+                  trialCommand=f"OMP_NUM_THREADS=1 PYTHONPATH={REPO} NNB_TEST_HANG={marker} {sys.executable} "
+                               f"-m tests.hang_trial --data-root {SHARED_DATA}")
+    out, session = create(config, tmp_path / "submitter")
+    assert out.returncode == 0 and session is not None, out.stdout + out.stderr
+    try:
+        session.wait("candidate 1 to hang", lambda: marker.exists()
+                     and sum(t["status"] in ENDED for t in session.trials()) >= 1)
+        session.stop()
+        resumed = session.resume()
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        session.wait("the resumed experiment", lambda: session.status()["status"] == "DONE")
+    finally:
+        session.stop()
+
+    df = read_experiment(session.folder)
+    assert list(df.status) == ["SUCCEEDED"] * 4, df[["trial_id", "status", "role", "candidate_index", "error"]]
+    candidates = df[df.role == "candidate"]
+    assert sorted(candidates.candidate_index.astype(int)) == [0, 1, 2]
+    assert sorted(df.role) == ["candidate"] * 3 + ["searched"]
+    searched = df[df.role == "searched"].iloc[0]
+    best = candidates.loc[candidates.final_acc.idxmax()]
+    assert searched.genotype == best.genotype and searched.source_trial == best.trial_id
+    journal = (session.folder / "checkpoint" / "MultiTrialTuner.journal.jsonl").read_text().splitlines()
+    assert sum('"resume"' in line for line in journal) == 1

@@ -104,14 +104,23 @@ class Journal:
 class TrialRecord:
     """What NNI's trial DB says about an experiment (see the module docstring)."""
 
-    submitted: set[str]  # trial keys of every parameter set the manager submitted
-    failed: int          # trials that ended without a FINAL metric
+    trials: int           # trial jobs the manager submitted
+    rerun: set[str]       # trial keys of the parameters NNI re-runs after this resume
+    ended: set[str]       # trial keys of the trials that ended (what each really ran, as far as known)
+    failed: int           # trials that ended without a FINAL metric
     jobs: dict[str, str]  # trial key -> trial job id, of the trials that reported a FINAL metric
 
 
 def read_trial_record(db: Path) -> TrialRecord | None:
     """Read ``db`` (NNI's nni.sqlite) read-only; None when it is missing or unreadable (a resume then relies
-    on the journal alone: see the README's failures section)."""
+    on the journal alone: see the README's failures section).
+
+    NNI re-runs the trials whose status was WAITING or RUNNING at the stop, with the parameters it recorded
+    for them (which, with several trials at once, may be another trial's: #5726), and marks each with an
+    ``ADD_RESUMED`` event, all in one batch before the tuner starts. A re-run may even have ended by the time
+    the tuner reads, so both say which keys NNI re-runs: the latest batch of ``ADD_RESUMED`` events, and the
+    trials still waiting or running.
+    """
     if not db.is_file():
         return None
     try:
@@ -122,22 +131,37 @@ def read_trial_record(db: Path) -> TrialRecord | None:
         return None
     recorded: dict[str, dict[str, Any]] = {}
     status: dict[str, str] = {}
+    resumed: list[str] = []  # the latest batch of ADD_RESUMED events
+    previous = None
     for job, event, data in events:
+        if event == "ADD_RESUMED":
+            resumed = (resumed if previous == "ADD_RESUMED" else []) + [job]
+        previous = event
         if not job or event in _NOT_STATUS:
             continue  # experiment-level events name no trial
         status[job] = event
         if data and job not in recorded:
             recorded[job] = _decoded(data, once=True).get("parameters") or {}
-    submitted = {key for key in map(trial_key, recorded.values()) if key is not None}
+    rerun = {trial_key(recorded.get(job)) for job in resumed}
+    rerun |= {trial_key(recorded.get(job)) for job, event in status.items() if event in ("WAITING", "RUNNING")}
     jobs = {}
     for job, data in finals:
         # The trial's own metrics name it; the manager's record of its parameters may be another trial's (#5726).
         key = trial_key({**recorded.get(job, {}), **_decoded(data, once=False)})
         if key is not None:
             jobs[key] = job
-    reported = set(jobs.values()) | {job for job, _ in finals}
-    failed = sum(1 for job, event in status.items() if event in _ENDED and job not in reported)
-    return TrialRecord(submitted, failed, jobs)
+    silent = [job for job, event in status.items() if event in _ENDED and job not in {j for j, _ in finals}]
+    ended = set(jobs) | {trial_key(_own_parameters(db.parent.parent, job) or recorded.get(job)) for job in silent}
+    return TrialRecord(len(recorded), rerun - {None}, ended - {None}, len(silent), jobs)
+
+
+def _own_parameters(experiment: Path, job: str) -> dict[str, Any] | None:
+    """What a trial that reported nothing printed it ran (its log's first line; #5726 makes the record unsure)."""
+    if not any(experiment.glob(f"environments/*/trials/{job}/trial.*")):
+        return None
+    from analysis.trial_db import _own_parameters as own  # the analysis's reader of that line; pandas: import late
+
+    return own(experiment, job)
 
 
 def _decoded(text: str, once: bool) -> dict[str, Any]:

@@ -68,6 +68,7 @@ read from the trial's own metrics first because the manager's record may be anot
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
 from pathlib import Path
@@ -261,8 +262,8 @@ class ServingTuner(Tuner):
             events = self._journal.load()
             record = self._trial_record()
             if events is None:
-                if record is not None and record.submitted:
-                    raise self._cannot_resume(f"NNI's trial DB holds {len(record.submitted)} trials but "
+                if record is not None and record.trials:
+                    raise self._cannot_resume(f"NNI's trial DB holds {record.trials} trials but "
                                               f"{self._journal.path} is missing")
                 return  # nothing ran before the stop: a fresh start
             self._replaying = True
@@ -274,12 +275,8 @@ class ServingTuner(Tuner):
             self._journal_opened, self._resumed = True, True
             self._write({"resume": len(self._served)})
             if record is not None:
-                lost = [n for n in self._pending() if trial_key(self._served[n]) not in record.submitted]
-                if lost:
-                    _logger.warning("trials %s were handed out but never submitted before the stop: served again",
-                                    [trial_key(self._served[n]) for n in lost])
-                    self._record({"lost": lost})
                 self._raise_floor(record.failed)
+                self._find_lost(record)
             self._rerun = set(self._pending())
             _logger.info("resumed: %d trials handed out, %d reported, %d pending (NNI re-runs them), %d lost",
                          len(self._served), len(self._reported), len(self._pending()), len(self._lost))
@@ -310,6 +307,24 @@ class ServingTuner(Tuner):
                     job = record.jobs.get(trial_key(self._served[number])) if record is not None else None
                 self._record({"result": number, "value": entry.get("value"), "job": job})
             self._after_event()
+
+    def _find_lost(self, record: TrialRecord) -> None:
+        """Pending trials NNI does not re-run are served again: handed out but never submitted (the manager
+        keeps waiting trials in memory), or re-run under another trial's parameters (#5726). Each of the
+        latter costs a slot of maxTrialNumber (NNI re-runs a trial that already ran instead): say how to
+        give it back, or the last trials never run."""
+        lost = [n for n in self._pending() if trial_key(self._served[n]) not in record.rerun | record.ended]
+        if not lost:
+            return
+        _logger.warning("trials %s are not re-run by NNI: served again", [trial_key(self._served[n]) for n in lost])
+        self._record({"lost": lost})
+        wasted = len(record.rerun - {trial_key(self._served[n]) for n in self._pending()})
+        if wasted:
+            _logger.warning(
+                "NNI 3.0 re-runs %d trial(s) with the parameters of trials that already ran (the manager recorded "
+                "another trial's parameters for them, upstream #5726): raise maxTrialNumber by %d, or the last "
+                "trials never run: nnictl update trialnum --id %s --value <maxTrialNumber + %d>",
+                wasted, wasted, os.environ.get("NNI_EXP_ID", "<experiment id>"), wasted)
 
     def _cannot_resume(self, why: str) -> ConfigError:
         return ConfigError(
