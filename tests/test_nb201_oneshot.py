@@ -170,3 +170,43 @@ def test_enas_path_supernet_of_nb201_runs_only_the_sampled_ops() -> None:
         for op, module in edge.items():
             for p in module.parameters():
                 assert (p.grad is not None) == (op == arch.ops[edge.row]), (edge.row, op)
+
+
+class _Batches:
+    """A loader of fixed batches with the project's loader interface (``set_epoch``; same batches every pass)."""
+
+    def __init__(self, batches: list[tuple[torch.Tensor, torch.Tensor]]):
+        self.batches = batches
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.batches)
+
+
+def test_gdas_evaluates_the_argmax_path_with_bn_statistics_of_that_path() -> None:
+    from types import SimpleNamespace
+
+    from nni_nas_bench.strategies.gdas import GdasStrategy, GumbelSampler
+    from search_spaces import create_space
+    from search_spaces.nb201 import NB201_OPS
+    from search_spaces.supernet import MixedOp
+
+    torch.manual_seed(0)
+    net = create_space("nb201").build_supernet(C=4, layers=1)
+    net.sampler = GumbelSampler(tau=1.0)
+    with torch.no_grad():
+        net.alpha_normal[:, NB201_OPS.index("nor_conv_3x3")] += 1.0  # the argmax path: nor_conv_3x3 everywhere
+    net.train()
+    for _ in range(3):
+        net(torch.randn(4, 3, 32, 32))  # running statistics of random paths
+    batches = [(torch.randn(6, 3, 32, 32), torch.randint(0, 10, (6,))) for _ in range(3)]
+    run = SimpleNamespace(a_loader=_Batches(batches), eval_loader=_Batches(batches), device=torch.device("cpu"))
+    accuracy = GdasStrategy(bn_calibration_batches=2).evaluate_supernet(net, run)
+    assert 0.0 <= accuracy <= 100.0 and not net.sampler.greedy
+    for edge in (m for m in net.modules() if isinstance(m, MixedOp)):
+        for name, op in zip(NB201_OPS, edge.ops):
+            for bn in (m for m in op.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+                # re-estimated on exactly the 2 calibration batches of the argmax path; every other op reset
+                assert int(bn.num_batches_tracked) == (2 if name == "nor_conv_3x3" else 0), name

@@ -287,13 +287,9 @@ class DartsStrategy(OneShotStrategy):
         exists resumes after its last saved epoch (a finished phase is only reloaded): a killed search
         trial restarts where it stopped and gives the same α history as an uninterrupted one.
         """
-        from nni_nas_bench.training.protocol import Protocol
-        from nni_nas_bench.training.trainer import evaluate
-
         weights = dict(net.named_weight_parameters())
         w_opt, a_opt = self.make_optimizers(net)
         criterion = nn.CrossEntropyLoss()
-        eval_protocol = Protocol(precision="fp32", channels_last=False)
         rows: list[dict[str, Any]] = []
         start_epoch = self._resume(run, phase, net, w_opt, a_opt, rows)
         for epoch in range(start_epoch, epochs):
@@ -320,7 +316,7 @@ class DartsStrategy(OneShotStrategy):
             if not math.isfinite(train_loss):
                 raise TrialFailedError(f"{self.name} search loss became {train_loss} in epoch {epoch + 1}: it "
                                        "diverged; lower w_lr or check the input data")
-            valid_acc = evaluate(net, run.eval_loader, eval_protocol, run.device)
+            valid_acc = self.evaluate_supernet(net, run)
             seconds = time.perf_counter() - start
             genotype = net.genotype()
             row = {
@@ -341,6 +337,13 @@ class DartsStrategy(OneShotStrategy):
                 run.report_epoch({"default": valid_acc, "epoch": row["epoch"], "train_loss": train_loss,
                                   "train_acc": row["train_acc"], "lr": lr, "epoch_seconds": seconds})
         return rows
+
+    def evaluate_supernet(self, net: Any, run: SearchRun) -> float:
+        """Accuracy (%) of the supernet on the validation half, in eval mode (GDAS first recalibrates its BN)."""
+        from nni_nas_bench.training.protocol import Protocol
+        from nni_nas_bench.training.trainer import evaluate
+
+        return evaluate(net, run.eval_loader, Protocol(precision="fp32", channels_last=False), run.device)
 
     def step(self, net: Any, weights: dict[str, torch.Tensor], train_batch: Batch, valid_batch: Batch | None,
              lr: float, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer,

@@ -47,6 +47,27 @@ def endless(loader: Any) -> Iterator[Batch]:
         passes += 1
 
 
+@torch.no_grad()
+def recalibrate_bn(net: nn.Module, forward: Callable[[torch.Tensor], Any], batches: Iterator[Batch],
+                   count: int) -> None:
+    """Re-estimate every BN's running statistics for one architecture of shared weights (see the module docstring).
+
+    The statistics are reset, then set to the plain average over ``count`` batches of ``batches`` run
+    through ``forward`` in training mode (no gradient); each BN's momentum is restored afterwards. The
+    caller switches to eval mode for the accuracy that follows.
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    net.train()
+    for _ in range(count):
+        forward(next(batches)[0])
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
 @dataclass
 class SearchContext:
     """One search's data, supernet, weight optimizer and bookkeeping (built by :meth:`WeightSharingStrategy.search`)."""
@@ -235,16 +256,7 @@ class WeightSharingStrategy(OneShotStrategy):
     @torch.no_grad()
     def valid_accuracy(self, ctx: SearchContext, genotype: Genotype) -> float:
         """Accuracy (%) of ``genotype`` on shared weights over the whole validation half (BN recalibrated)."""
-        norms = [m for m in ctx.net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        momenta = [m.momentum for m in norms]
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the calibration batches
-        ctx.net.train()
-        for _ in range(self.bn_calibration_batches):
-            ctx.net(next(ctx.valid_stream)[0], genotype)
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
+        recalibrate_bn(ctx.net, lambda x: ctx.net(x, genotype), ctx.valid_stream, self.bn_calibration_batches)
         ctx.net.eval()
         correct, total = 0, 0
         for x, y in ctx.eval_loader:
