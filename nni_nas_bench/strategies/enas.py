@@ -78,7 +78,8 @@ class Controller(nn.Module):
 
 @register_strategy("enas")
 class EnasStrategy(WeightSharingStrategy):
-    """ENAS micro search with SPEC's defaults; searches any cell space (``space: enas`` in the benchmark)."""
+    """ENAS micro search with SPEC's defaults; searches any cell space (``space: enas`` in the benchmark) and
+    NB201 (``space: nb201``: six decisions, one op per edge, on NB201's path supernet)."""
 
     name = "enas"
 
