@@ -142,22 +142,37 @@ def test_failed_trials_are_recorded_and_a_killed_trial_resumes(synthetic_root: P
 def test_nnictl_resume_continues_the_interrupted_trial_and_the_tuner(synthetic_root: Path, cache_dir: Path,
                                                                      tmp_path: Path) -> None:
     """Stop the experiment while architecture 0 is in epoch 2; resume: it continues after epoch 1 (its
-    checkpoint), and the tuner hands out architecture 1, not 0 again (before the fix: 0 twice, 1 never)."""
+    checkpoint), and the tuner hands out architecture 1, not 0 again (before the fix: 0 twice, 1 never).
+    Beside it, the same for a tabular MultiTrialTuner experiment (tests/test_tuner_resume.py: TabularResume)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.test_tuner_resume import TabularResume
+
     command = fault_command(synthetic_root, cache_dir, tmp_path, {"arch0": "hang"})
     config = experiment_config("test-resume", command, tmp_path, {"num_archs": 2, "seed": 6}, concurrency=1,
                                max_trials=2)
     out, session = create(config, tmp_path / "submitter")
     assert out.returncode == 0 and session is not None, out.stdout + out.stderr
+    tabular = TabularResume(tmp_path / "tabular") if TabularResume.available() else None
+    sessions = [session] + ([tabular.session] if tabular else [])
     marker = tmp_path / "faults" / "hang-None-0"
     try:
         session.wait("architecture 0 to hang in epoch 2", marker.exists)
-        session.stop()
-        resumed = session.resume()
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        if tabular:
+            tabular.session.wait("tabular candidate 1 to hang", tabular.hanging)
+        with ThreadPoolExecutor(len(sessions)) as pool:
+            list(pool.map(lambda s: s.stop(), sessions))
+            for resumed in pool.map(lambda s: s.resume(), sessions):
+                assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         session.wait("the resumed experiment", lambda: session.status()["status"] in ("DONE", "TUNER_NO_MORE_TRIAL")
                      and all(t["status"] in ENDED for t in session.trials()))
+        if tabular:
+            tabular.session.wait("the resumed tabular experiment", tabular.done)
     finally:
-        session.stop()
+        with ThreadPoolExecutor(len(sessions)) as pool:
+            list(pool.map(lambda s: s.stop(), sessions))
+    if tabular:
+        tabular.check()
 
     df = read_experiments([session.folder])
     done = df[df.complete]

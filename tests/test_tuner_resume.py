@@ -311,50 +311,61 @@ def test_without_a_journal_finished_trials_stop_the_experiment_with_the_fix(make
         fresh.import_data([{"parameter": {"role": "random"}, "value": {"default": 50.0}}])
 
 
-@pytest.mark.slow
-def test_nnictl_resume_of_a_tabular_multi_trial_experiment(tmp_path: Path) -> None:
-    """A real ``nnictl stop`` while candidate 1 runs (it hangs once), then ``nnictl resume``: NNI re-runs
-    it, the tuner replays its journal and hands out the rest; every candidate index runs once, the search's
-    pick is its best candidate, and nothing is handed out twice. One trial at a time: with several, NNI may
-    re-run a trial under another's parameters (#5726; the unit test above covers the tuner's answer)."""
-    import sys
+class TabularResume:
+    """A real experiment for ``nnictl resume`` of MultiTrialTuner: NB201 tabular evolution, one trial at a time,
+    candidate 1 hangs once (tests/hang_trial.py), so ``nnictl stop`` comes while it runs. NNI re-runs it after
+    ``nnictl resume``, the tuner replays its journal and hands out the rest. tests/test_e2e_failures.py drives
+    it beside the random baseline's resume (both mostly wait on NNI), so it costs no experiment of its own.
+    One trial at a time: with several, NNI may re-run a trial under another's parameters (#5726; the unit
+    test above covers the tuner's answer)."""
 
-    import yaml
+    def __init__(self, folder: Path) -> None:
+        import sys
 
-    from analysis import read_experiment
-    from tests.conftest import REPO, SHARED_DATA
-    from tests.nnictl_session import ENDED, create
+        import yaml
 
-    if not (SHARED_DATA / "nas-bench-201").is_dir():
-        pytest.skip(f"NAS-Bench-201 tables not found at {SHARED_DATA / 'nas-bench-201'}")
-    marker = tmp_path / "hang-marker"
-    config = yaml.safe_load((REPO / "experiments" / "nb201" / "evolution.yml").read_text())
-    config["tuner"]["classArgs"].update(num_searches=1, num_random=0,
-                                        search={"budget": 3, "population": 2, "sample_size": 2})
-    config["tuner"]["codeDirectory"] = str(REPO)
-    config.update(experimentName="test-resume-tabular", trialCodeDirectory=str(REPO), trialConcurrency=1,
-                  maxTrialNumber=3 + 1,
-                  trialCommand=f"OMP_NUM_THREADS=1 PYTHONPATH={REPO} NNB_TEST_HANG={marker} {sys.executable} "
-                               f"-m tests.hang_trial --data-root {SHARED_DATA}")
-    out, session = create(config, tmp_path / "submitter")
-    assert out.returncode == 0 and session is not None, out.stdout + out.stderr
-    try:
-        session.wait("candidate 1 to hang", lambda: marker.exists()
-                     and sum(t["status"] in ENDED for t in session.trials()) >= 1)
-        session.stop()
-        resumed = session.resume()
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        session.wait("the resumed experiment", lambda: session.status()["status"] == "DONE")
-    finally:
-        session.stop()
+        from tests.conftest import REPO, SHARED_DATA
+        from tests.nnictl_session import create
 
-    df = read_experiment(session.folder)
-    assert list(df.status) == ["SUCCEEDED"] * 4, df[["trial_id", "status", "role", "candidate_index", "error"]]
-    candidates = df[df.role == "candidate"]
-    assert sorted(candidates.candidate_index.astype(int)) == [0, 1, 2]
-    assert sorted(df.role) == ["candidate"] * 3 + ["searched"]
-    searched = df[df.role == "searched"].iloc[0]
-    best = candidates.loc[candidates.final_acc.idxmax()]
-    assert searched.genotype == best.genotype and searched.source_trial == best.trial_id
-    journal = (session.folder / "checkpoint" / "MultiTrialTuner.journal.jsonl").read_text().splitlines()
-    assert sum('"resume"' in line for line in journal) == 1
+        self.marker = folder / "hang-marker"
+        config = yaml.safe_load((REPO / "experiments" / "nb201" / "evolution.yml").read_text())
+        config["tuner"]["classArgs"].update(num_searches=1, num_random=0,
+                                            search={"budget": 3, "population": 2, "sample_size": 2})
+        config["tuner"]["codeDirectory"] = str(REPO)
+        config.update(experimentName="test-resume-tabular", trialCodeDirectory=str(REPO), trialConcurrency=1,
+                      maxTrialNumber=3 + 1,
+                      trialCommand=f"OMP_NUM_THREADS=1 PYTHONPATH={REPO} NNB_TEST_HANG={self.marker} "
+                                   f"{sys.executable} -m tests.hang_trial --data-root {SHARED_DATA}")
+        out, session = create(config, folder / "submitter")
+        assert out.returncode == 0 and session is not None, out.stdout + out.stderr
+        self.session = session
+
+    @staticmethod
+    def available() -> bool:
+        from tests.conftest import SHARED_DATA
+
+        return (SHARED_DATA / "nas-bench-201").is_dir()
+
+    def hanging(self) -> bool:
+        """Candidate 1 runs (and hangs), candidate 0 ended: the moment to stop."""
+        from tests.nnictl_session import ENDED
+
+        return self.marker.exists() and any(t["status"] in ENDED for t in self.session.trials())
+
+    def done(self) -> bool:
+        return self.session.status()["status"] == "DONE"
+
+    def check(self) -> None:
+        """Every candidate index ran once, the re-run one included; the pick is the best candidate."""
+        from analysis import read_experiment
+
+        df = read_experiment(self.session.folder)
+        assert list(df.status) == ["SUCCEEDED"] * 4, df[["trial_id", "status", "role", "candidate_index", "error"]]
+        candidates = df[df.role == "candidate"]
+        assert sorted(candidates.candidate_index.astype(int)) == [0, 1, 2]
+        assert sorted(df.role) == ["candidate"] * 3 + ["searched"]
+        searched = df[df.role == "searched"].iloc[0]
+        best = candidates.loc[candidates.final_acc.idxmax()]
+        assert searched.genotype == best.genotype and searched.source_trial == best.trial_id
+        journal = (self.session.folder / "checkpoint" / "MultiTrialTuner.journal.jsonl").read_text().splitlines()
+        assert sum('"resume"' in line for line in journal) == 1

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +106,15 @@ class TrialRecord:
 
     trials: int           # trial jobs the manager submitted
     rerun: set[str]       # trial keys of the parameters NNI re-runs after this resume
-    ended: set[str]       # trial keys of the trials that ended (what each really ran, as far as known)
     failed: int           # trials that ended without a FINAL metric
     jobs: dict[str, str]  # trial key -> trial job id, of the trials that reported a FINAL metric
+    experiment: Path
+    silent: dict[str, dict[str, Any]] = field(default_factory=dict)  # job -> recorded parameters, no FINAL
+
+    def ended(self) -> set[str]:
+        """Trial keys of the trials that ended: what each really ran, as far as known (reads trial logs)."""
+        keys = {trial_key(_own_parameters(self.experiment, job) or recorded) for job, recorded in self.silent.items()}
+        return (keys | set(self.jobs)) - {None}
 
 
 def read_trial_record(db: Path) -> TrialRecord | None:
@@ -150,9 +156,9 @@ def read_trial_record(db: Path) -> TrialRecord | None:
         key = trial_key({**recorded.get(job, {}), **_decoded(data, once=False)})
         if key is not None:
             jobs[key] = job
-    silent = [job for job, event in status.items() if event in _ENDED and job not in {j for j, _ in finals}]
-    ended = set(jobs) | {trial_key(_own_parameters(db.parent.parent, job) or recorded.get(job)) for job in silent}
-    return TrialRecord(len(recorded), rerun - {None}, ended - {None}, len(silent), jobs)
+    reported = {job for job, _ in finals}
+    silent = {job: recorded.get(job, {}) for job, event in status.items() if event in _ENDED and job not in reported}
+    return TrialRecord(len(recorded), rerun - {None}, len(silent), jobs, db.parent.parent, silent)
 
 
 def _own_parameters(experiment: Path, job: str) -> dict[str, Any] | None:

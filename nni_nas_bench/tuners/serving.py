@@ -55,9 +55,12 @@ read from the trial's own metrics first because the manager's record may be anot
   their genotypes and their final trainings are served once, and a multi-trial search continues with
   the proposals an uninterrupted run would have made;
 - trials that were pending at the stop are NNI's to re-run: the tuner waits for their results. NNI's
-  trial DB tells it what NNI does not: trials that ended without a FINAL metric (failures whose end was
-  lost at the stop, and re-run trials that fail) and trials the tuner handed out that the manager never
-  submitted (it keeps waiting trials in memory only): those are served again, once;
+  trial DB (read-only, :func:`~nni_nas_bench.tuners.journal.read_trial_record`) tells it what NNI does
+  not: trials that ended without a FINAL metric (failures whose end was lost at the stop, and re-run
+  trials that fail), and pending trials NNI does not re-run: never submitted (the manager keeps waiting
+  trials in memory only), or recorded with another trial's parameters (#5726), so that NNI re-runs a
+  trial that already ran instead. Those are served again, once; for each slot of ``maxTrialNumber`` NNI
+  spends on such a duplicate, ``dispatcher.log`` names the ``nnictl update trialnum`` that gives it back;
 - in the resumed run the tuner keeps at most ``trialConcurrency`` trials pending (the size of the
   manager's first request): the extra request the manager makes at resume is held until a re-run trial
   ends, as the uninterrupted run would have asked only then;
@@ -81,9 +84,17 @@ from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.tuners.journal import Journal, TrialRecord, normalized, read_trial_record, trial_key
 from nni_nas_bench.tuners.random_baseline import random_trial_parameters
+from nni_nas_bench.tuners.validators import end_dispatcher
 
 _logger = logging.getLogger(__name__)
 SendTrial = Callable[[int, dict[str, Any]], None]
+
+
+def _fatal(error: ConfigError) -> ConfigError:
+    """``error``, after ending the dispatcher under nnictl: NNI 3.0 would otherwise leave the experiment
+    RUNNING with the reason only in a traceback (:func:`~nni_nas_bench.tuners.validators.end_dispatcher`)."""
+    end_dispatcher(error)
+    return error
 
 
 def count_arg(name: str, value: Any, minimum: int) -> int:
@@ -116,7 +127,7 @@ class ServingTuner(Tuner):
         self._reported: set[int] = set()         # trial numbers that reported a FINAL metric
         self._failed_ends = 0                    # failed trial ends counted (all runs)
         self._failure_floor = 0                  # trials NNI's DB shows ended without a FINAL metric
-        self._lost: list[int] = []               # handed out, never submitted by the manager: served again
+        self._lost: list[int] = []               # handed out, not re-run by NNI after a resume: served again
         self._owed: deque[int] = deque()         # requested parameter ids (this run) not served yet
         self._send: SendTrial | None = None
         self._builder: threading.Thread | None = None
@@ -254,6 +265,12 @@ class ServingTuner(Tuner):
         """``nnictl resume``: replay the journal into this fresh tuner, then learn from NNI's trial DB what
         changed without the tuner's knowledge (see the module docstring)."""
         self._wait_built()
+        try:
+            self._load_checkpoint()
+        except ConfigError as exc:
+            raise _fatal(exc) from None
+
+    def _load_checkpoint(self) -> None:
         with self._lock:
             directory = self.get_checkpoint_path()  # NNI_CHECKPOINT_DIRECTORY, set by the manager
             if directory is None:
@@ -291,8 +308,8 @@ class ServingTuner(Tuner):
         self._wait_built()
         with self._lock:
             if data and not self._resumed:
-                raise self._cannot_resume(f"{len(data)} finished trials were handed back but no journal of this "
-                                          "tuner was loaded from NNI's checkpoint folder")
+                raise _fatal(self._cannot_resume(f"{len(data)} finished trials were handed back but no journal of "
+                                                 "this tuner was loaded from NNI's checkpoint folder"))
             record = None
             for entry in data:
                 number = self._number_of(entry)
@@ -313,7 +330,10 @@ class ServingTuner(Tuner):
         keeps waiting trials in memory), or re-run under another trial's parameters (#5726). Each of the
         latter costs a slot of maxTrialNumber (NNI re-runs a trial that already ran instead): say how to
         give it back, or the last trials never run."""
-        lost = [n for n in self._pending() if trial_key(self._served[n]) not in record.rerun | record.ended]
+        lost = [n for n in self._pending() if trial_key(self._served[n]) not in record.rerun]
+        if lost:  # the trials that ended without reporting are the pending ones that failed, not lost ones
+            ended = record.ended()
+            lost = [n for n in lost if trial_key(self._served[n]) not in ended]
         if not lost:
             return
         _logger.warning("trials %s are not re-run by NNI: served again", [trial_key(self._served[n]) for n in lost])
