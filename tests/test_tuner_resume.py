@@ -130,7 +130,7 @@ class Nni:
     def swap_records(self) -> tuple[str, str]:
         """NNI's #5726: the manager's record of a running trial holds the parameters of one that ended
         (with its FINAL metric), and the other way round; a re-run gets what the record says."""
-        running, ended = self.running[0], next(j for j in reversed(self.order_jobs()) if "final" in self.jobs[j])
+        running, ended = self.running[0], next(j for j in reversed(list(self.jobs)) if "final" in self.jobs[j])
         rows = {job: self.db.execute("SELECT rowid, data FROM TrialJobEvent WHERE trialJobId = ? AND data IS NOT NULL",
                                      (job,)).fetchone() for job in (running, ended)}
         for job, other in ((running, ended), (ended, running)):
@@ -138,17 +138,14 @@ class Nni:
         self.jobs[running]["params"] = self.jobs[ended]["params"]
         return running, ended
 
-    def order_jobs(self) -> list[str]:
-        return list(self.jobs)
-
     def stop_and_resume(self) -> None:
         """``nnictl stop`` (tuner process and the manager's waiting trials gone), then ``nnictl resume``."""
         self.waiting = []
+        rerun = list(self.running)
+        for job in rerun:  # the manager marks them before the new tuner process has started
+            self._event(job, "ADD_RESUMED", "")
         self.tuner = self.make()
         self.tuner.load_checkpoint()
-        rerun = list(self.running)
-        for job in rerun:
-            self._event(job, "ADD_RESUMED", "")
         self.submitted = len(self.order) - len(rerun)
         self.running = []
         self.waiting = [(self.jobs[job]["pid"], self.jobs[job]["params"], job) for job in rerun]
