@@ -113,4 +113,25 @@ def trial_command(data_root: Path, cache: Path, checkpoints: Path) -> str:
             f"--checkpoint-dir {checkpoints} --device cpu")
 
 
+def local_experiment(name: str, tuner: str, class_args: dict[str, Any], *, workdir: Path, command: str,
+                     concurrency: int = 2, max_trials: int = 3) -> dict[str, Any]:
+    """The config of an end-to-end test experiment: one of the suite's tuners (``tuner``, a class name in
+    ``nni_nas_bench.tuners``) with ``class_args`` on NNI's local training service, code from ``workdir``.
+
+    The tests differ only in these arguments; ``concurrency`` and ``max_trials`` are usually what a test
+    is about (which trial the tuner has to hold back), so the callers say why they chose them.
+    """
+    return {
+        "experimentName": name,
+        "searchSpace": {},  # unused: the space is the tuner's; NNI requires the key
+        "trialCommand": command,
+        "trialCodeDirectory": str(workdir),
+        "trialConcurrency": concurrency,
+        "maxTrialNumber": max_trials,
+        "tuner": {"className": f"nni_nas_bench.tuners.{tuner}", "codeDirectory": str(workdir),
+                  "classArgs": class_args},
+        "trainingService": {"platform": "local"},
+    }
+
+
 os.environ.setdefault("OMP_NUM_THREADS", "2")

@@ -14,7 +14,7 @@ from analysis import read_experiment
 from nni_nas_bench.strategies.darts import RESULT_FILE
 from nni_nas_bench.tuners.random_baseline import RandomBaselineTuner
 from search_spaces import create_space
-from tests.conftest import trial_command
+from tests.conftest import local_experiment, trial_command
 
 pytestmark = pytest.mark.slow
 
@@ -26,23 +26,11 @@ TINY = {"preset": "quick", "epochs": 1, "channels": 4, "layers": 3, "batch_size"
 def test_nnictl_benchmark_end_to_end(nnictl_runner, synthetic_root: Path, cache_dir: Path, tmp_path: Path) -> None:
     class_args = {"method": "darts", "dataset": "cifar10", "num_searches": 2, "num_random": 2, "search_seed": 0,
                   "arch_seed": 5, "search": SEARCH, "protocol": TINY}
-    config = {
-        "experimentName": "test-benchmark-darts",
-        "searchSpace": {},
-        # One thread per trial: trials share this machine's two cores (see test_strategies_darts.py).
-        "trialCommand": "OMP_NUM_THREADS=1 " + trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"),
-        "trialCodeDirectory": str(tmp_path),
-        # 5 slots for 4 trials that can start: the tuner has to hold the fifth request until a search
-        # reports (NNI shows TUNER_NO_MORE_TRIAL meanwhile), which is the waiting path this test proves.
-        "trialConcurrency": 5,
-        "maxTrialNumber": 6,
-        "tuner": {
-            "className": "nni_nas_bench.tuners.benchmark.BenchmarkTuner",
-            "codeDirectory": str(tmp_path),
-            "classArgs": class_args,
-        },
-        "trainingService": {"platform": "local"},
-    }
+    # 5 slots for 4 trials that can start: the tuner has to hold the fifth request until a search
+    # reports (NNI shows TUNER_NO_MORE_TRIAL meanwhile), which is the waiting path this test proves.
+    config = local_experiment("test-benchmark-darts", "BenchmarkTuner", class_args, workdir=tmp_path,
+                              command=trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"),
+                              concurrency=5, max_trials=6)
     experiment = nnictl_runner(config, tmp_path, timeout=600)
 
     manager_log = (experiment / "log" / "nnimanager.log").read_text()

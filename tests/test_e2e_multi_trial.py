@@ -11,7 +11,7 @@ import pytest
 from analysis import read_experiments
 from analysis.stats import cost_table
 from search_spaces import create_space
-from tests.conftest import trial_command
+from tests.conftest import local_experiment, trial_command
 
 pytestmark = pytest.mark.slow
 
@@ -23,19 +23,11 @@ def test_nnictl_multi_trial_end_to_end(nnictl_runner, synthetic_root: Path, cach
     class_args = {"method": "random_search", "dataset": "cifar10", "num_searches": 1, "num_random": 1,
                   "search_seed": 0, "arch_seed": 5, "search": {"budget": 3}, "candidate_protocol": TINY,
                   "protocol": TINY}
-    config = {
-        "experimentName": "test-multi-trial",
-        "searchSpace": {},
-        "trialCommand": trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"),
-        "trialCodeDirectory": str(tmp_path),
-        # 2 slots: the 3 candidates and the random trial take them; the searched trial is owed until the
-        # last candidate reports, which is the waiting path of the tuner.
-        "trialConcurrency": 2,
-        "maxTrialNumber": 5,  # 1 x (3 + 1) + 1
-        "tuner": {"className": "nni_nas_bench.tuners.MultiTrialTuner", "codeDirectory": str(tmp_path),
-                  "classArgs": class_args},
-        "trainingService": {"platform": "local"},
-    }
+    # 2 slots: the 3 candidates and the random trial take them; the searched trial is owed until the
+    # last candidate reports, which is the waiting path of the tuner. 5 trials = 1 x (3 + 1) + 1.
+    config = local_experiment("test-multi-trial", "MultiTrialTuner", class_args, workdir=tmp_path,
+                              command=trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"),
+                              concurrency=2, max_trials=5)
     experiment = nnictl_runner(config, tmp_path, timeout=600)
 
     df = read_experiments([experiment])

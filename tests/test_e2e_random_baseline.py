@@ -11,7 +11,7 @@ import pytest
 
 from analysis import read_experiment
 from search_spaces import create_space
-from tests.conftest import trial_command
+from tests.conftest import local_experiment, trial_command
 
 pytestmark = pytest.mark.slow
 
@@ -21,20 +21,9 @@ TINY = {"preset": "quick", "epochs": 2, "channels": 4, "layers": 3, "batch_size"
 
 def test_nnictl_random_baseline_end_to_end(nnictl_runner, synthetic_root: Path, cache_dir: Path,
                                            tmp_path: Path) -> None:
-    config = {
-        "experimentName": "test-random-baseline",
-        "searchSpace": {},
-        "trialCommand": trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"),
-        "trialCodeDirectory": str(tmp_path),
-        "trialConcurrency": 2,
-        "maxTrialNumber": 3,
-        "tuner": {
-            "className": "nni_nas_bench.tuners.RandomBaselineTuner",
-            "codeDirectory": str(tmp_path),
-            "classArgs": {"dataset": "cifar10", "num_archs": 3, "seed": 5, "protocol": TINY},
-        },
-        "trainingService": {"platform": "local"},
-    }
+    config = local_experiment("test-random-baseline", "RandomBaselineTuner",
+                              {"dataset": "cifar10", "num_archs": 3, "seed": 5, "protocol": TINY}, workdir=tmp_path,
+                              command=trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"))
     experiment = nnictl_runner(config, tmp_path, timeout=600)
 
     # The raw DB first: every trial SUCCEEDED, with FINAL metrics and one PERIODICAL row per epoch.

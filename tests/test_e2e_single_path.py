@@ -13,7 +13,7 @@ from analysis import read_experiment
 from analysis.report import write_report
 from nni_nas_bench.strategies.single_path import RESULT_FILE
 from search_spaces import create_space
-from tests.conftest import trial_command
+from tests.conftest import local_experiment, trial_command
 
 pytestmark = pytest.mark.slow
 
@@ -29,17 +29,8 @@ def test_nnictl_single_path_end_to_end(nnictl_runner, synthetic_root: Path, cach
     class_args = {"method": "single_path", "dataset": "cifar10", "num_searches": 1, "num_random": 1,
                   "search_seed": 0, "arch_seed": 2, "space": "mobilenet_sp", "space_args": space_args,
                   "search": SEARCH, "protocol": TINY}
-    config = {
-        "experimentName": "test-benchmark-single-path",
-        "searchSpace": {},
-        "trialCommand": trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"),
-        "trialCodeDirectory": str(tmp_path),
-        "trialConcurrency": 2,
-        "maxTrialNumber": 3,
-        "tuner": {"className": "nni_nas_bench.tuners.benchmark.BenchmarkTuner", "codeDirectory": str(tmp_path),
-                  "classArgs": class_args},
-        "trainingService": {"platform": "local"},
-    }
+    config = local_experiment("test-benchmark-single-path", "BenchmarkTuner", class_args, workdir=tmp_path,
+                              command=trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"))
     experiment = nnictl_runner(config, tmp_path, timeout=600)
     df = read_experiment(experiment)
     assert list(df.status) == ["SUCCEEDED"] * 3, df[["trial_id", "status", "role"]]

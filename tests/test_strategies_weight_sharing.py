@@ -168,21 +168,15 @@ def test_nnictl_enas_benchmark_end_to_end(nnictl_runner, synthetic_root: Path, c
     architecture of the ENAS space, all trained through the enas space's own network builder."""
     from analysis import read_experiment
     from nni_nas_bench.tuners.random_baseline import random_trial_parameters
-    from tests.conftest import trial_command
+    from tests.conftest import local_experiment, trial_command
 
     tiny = {"preset": "quick", "epochs": 1, "channels": 4, "layers": 3, "batch_size": 50, "subset": 5,
             "eval_batch_size": 100, "seed": 1}
     class_args = {"method": "enas", "dataset": "cifar10", "num_searches": 1, "num_random": 1, "search_seed": 0,
                   "arch_seed": 2, "space": "enas", "space_args": {},
                   "search": {**TINY, "epochs": 1, "controller_steps": 2, "final_samples": 2}, "protocol": tiny}
-    config = {
-        "experimentName": "test-benchmark-enas", "searchSpace": {},
-        "trialCommand": trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"),
-        "trialCodeDirectory": str(tmp_path), "trialConcurrency": 2, "maxTrialNumber": 3,
-        "tuner": {"className": "nni_nas_bench.tuners.benchmark.BenchmarkTuner", "codeDirectory": str(tmp_path),
-                  "classArgs": class_args},
-        "trainingService": {"platform": "local"},
-    }
+    config = local_experiment("test-benchmark-enas", "BenchmarkTuner", class_args, workdir=tmp_path,
+                              command=trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"))
     experiment = nnictl_runner(config, tmp_path, timeout=600)
     df = read_experiment(experiment)
     assert list(df.status) == ["SUCCEEDED"] * 3, df[["trial_id", "status", "role"]]
