@@ -262,19 +262,58 @@ def test_a_rerun_trial_that_fails_after_the_resume_is_counted_from_nni_db(checkp
     assert [_key(p) for p in resumed] == [_key(p) for p in reference]
 
 
-def test_a_trial_nni_re_runs_with_another_trials_parameters_is_served_again(checkpoint_env, caplog) -> None:
+@pytest.fixture
+def manager_rest(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """NNI's REST ``/api/v1/nni/experiment`` (GET the profile, PUT ``?update_type=MAX_TRIAL_NUM``) around a
+    simulated manager, reached as a dispatcher reaches it (the tuner channel's address)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    managers: list[Nni] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._reply({"params": {"maxTrialNumber": managers[0].num_trials, "trialConcurrency": 2}})
+
+        def do_PUT(self) -> None:
+            assert self.path.endswith("/api/v1/nni/experiment?update_type=MAX_TRIAL_NUM"), self.path
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            managers[0].num_trials = body["params"]["maxTrialNumber"]
+            self._reply(None)
+
+        def _reply(self, value: Any) -> None:
+            data = json.dumps(value).encode() if value is not None else b""
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("NNI_TUNER_COMMAND_CHANNEL", f"ws://127.0.0.1:{server.server_address[1]}/tuner")
+    yield managers
+    server.shutdown()
+
+
+def test_a_trial_nni_re_runs_with_another_trials_parameters_is_served_again(checkpoint_env, manager_rest,
+                                                                            caplog) -> None:
     """NNI's #5726 at a stop: NNI re-runs a running trial with the parameters of one that already ran. The
-    tuner serves the running one again and names the maxTrialNumber fix for the slot NNI wastes; with it
-    applied (``nnictl update trialnum``), every trial runs, only NNI's duplicate twice."""
+    tuner serves the running one again and raises maxTrialNumber by the slot NNI wastes (as ``nnictl update
+    trialnum``), so every trial runs, only NNI's duplicate twice; a later start accepts the raised number."""
+    from nni_nas_bench.tuners.validators import check_trial_count
+
     reference = Nni(_multi_trial, checkpoint_env("reference"), 2, _fails).run()
     nni = Nni(_multi_trial, checkpoint_env("resumed"), 2, _fails)
+    manager_rest.append(nni)
     for _ in range(5):
         nni.step()
     _, ended = nni.swap_records()
     nni.stop_and_resume()
     assert "re-runs 1 trial(s) with the parameters of trials that already ran" in caplog.text
-    assert "nnictl update trialnum" in caplog.text
-    nni.num_trials += 1
+    assert nni.num_trials == _multi_trial().num_trials + 1
     nni.run()
 
     def key(params: Params) -> str:  # the re-served trial has a new trial job id: another source_trial maybe
@@ -283,6 +322,9 @@ def test_a_trial_nni_re_runs_with_another_trials_parameters_is_served_again(chec
     runs = [key(p) for p in nni.ran]
     assert sorted(set(runs)) == sorted(map(key, reference))
     assert [k for k in set(runs) if runs.count(k) > 1] == [key(nni.jobs[ended]["params"])]
+    later = _multi_trial()  # the next ``nnictl resume`` checks maxTrialNumber before anything else
+    assert later.extra_trials == 1
+    check_trial_count(nni.num_trials, later)
 
 
 def test_journal_torn_last_line_is_dropped_and_damage_elsewhere_stops_with_the_fix(checkpoint_env) -> None:

@@ -59,8 +59,9 @@ read from the trial's own metrics first because the manager's record may be anot
   not: trials that ended without a FINAL metric (failures whose end was lost at the stop, and re-run
   trials that fail), and pending trials NNI does not re-run: never submitted (the manager keeps waiting
   trials in memory only), or recorded with another trial's parameters (#5726), so that NNI re-runs a
-  trial that already ran instead. Those are served again, once; for each slot of ``maxTrialNumber`` NNI
-  spends on such a duplicate, ``dispatcher.log`` names the ``nnictl update trialnum`` that gives it back;
+  trial that already ran instead. Those are served again, once, and the tuner raises ``maxTrialNumber``
+  by the slots NNI spends on such duplicates (:func:`raise_max_trial_number`; kept as ``extra_trials``,
+  which NNI's start-up check of ``maxTrialNumber`` adds at later resumes);
 - in the resumed run the tuner keeps at most ``trialConcurrency`` trials pending (the size of the
   manager's first request): the extra request the manager makes at resume is held until a re-run trial
   ends, as the uninterrupted run would have asked only then;
@@ -70,9 +71,11 @@ read from the trial's own metrics first because the manager's record may be anot
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+import urllib.request
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
@@ -95,6 +98,39 @@ def _fatal(error: ConfigError) -> ConfigError:
     RUNNING with the reason only in a traceback (:func:`~nni_nas_bench.tuners.validators.end_dispatcher`)."""
     end_dispatcher(error)
     return error
+
+
+def raise_max_trial_number(by: int) -> bool:
+    """Raise the running experiment's maxTrialNumber by ``by`` through the manager's REST API, as ``nnictl
+    update trialnum`` does (``PUT /experiment?update_type=MAX_TRIAL_NUM``; the REST server shares the port and
+    URL prefix of the tuner channel, ``nnimanager.js`` ``setupTuner``). False outside NNI or on refusal."""
+    channel = os.environ.get("NNI_TUNER_COMMAND_CHANNEL", "")
+    if not channel.startswith("ws://") or not channel.endswith("/tuner"):
+        return False
+    url = f"http://{channel[len('ws://'):-len('tuner')]}api/v1/nni/experiment"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            profile = json.load(response)
+        profile["params"]["maxTrialNumber"] = int(profile["params"]["maxTrialNumber"]) + by
+        request = urllib.request.Request(f"{url}?update_type=MAX_TRIAL_NUM", data=json.dumps(profile).encode(),
+                                         headers={"Content-Type": "application/json"}, method="PUT")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _logger.warning("could not raise maxTrialNumber through %s: %s", url, exc)
+        return False
+    _logger.warning("maxTrialNumber raised to %d for them", profile["params"]["maxTrialNumber"])
+    return True
+
+
+def _extra_trials(directory: str | None, tuner: str) -> int:
+    """Slots added by :func:`raise_max_trial_number` in earlier runs (the journal's ``wasted`` events); read
+    when the tuner is built, before NNI's checks compare maxTrialNumber with the tuner's trials."""
+    path = Journal(directory, tuner).path if directory is not None else None
+    if path is None or not path.is_file():
+        return 0
+    lines = path.read_bytes().split(b"\n")
+    return sum(json.loads(line)["wasted"] for line in lines if line.startswith(b'{"wasted":'))
 
 
 def count_arg(name: str, value: Any, minimum: int) -> int:
@@ -136,6 +172,9 @@ class ServingTuner(Tuner):
         self._journal_opened = False
         self._resumed = False                    # this run continues a journal
         self._slots: int | None = None           # resumed run: trialConcurrency (see the module docstring)
+        # Slots of maxTrialNumber this tuner added for NNI's duplicate re-runs (#5726): the experiment's
+        # maxTrialNumber is num_trials + extra_trials (validators.check_trial_count reads it at each start).
+        self.extra_trials = _extra_trials(self.get_checkpoint_path(), type(self).__name__)
         self._rerun: set[int] = set()            # resumed run: trials pending at the stop (NNI re-runs them)
         self._replaying = False
 
@@ -339,12 +378,16 @@ class ServingTuner(Tuner):
         _logger.warning("trials %s are not re-run by NNI: served again", [trial_key(self._served[n]) for n in lost])
         self._record({"lost": lost})
         wasted = len(record.rerun - {trial_key(self._served[n]) for n in self._pending()})
-        if wasted:
-            _logger.warning(
-                "NNI 3.0 re-runs %d trial(s) with the parameters of trials that already ran (the manager recorded "
-                "another trial's parameters for them, upstream #5726): raise maxTrialNumber by %d, or the last "
-                "trials never run: nnictl update trialnum --id %s --value <maxTrialNumber + %d>",
-                wasted, wasted, os.environ.get("NNI_EXP_ID", "<experiment id>"), wasted)
+        if not wasted:
+            return
+        _logger.warning("NNI 3.0 re-runs %d trial(s) with the parameters of trials that already ran (the manager "
+                        "recorded another trial's parameters for them, upstream #5726)", wasted)
+        if raise_max_trial_number(wasted):
+            self._write({"wasted": wasted})
+            self.extra_trials += wasted
+        else:
+            _logger.warning("raise maxTrialNumber by %d, or the last trials never run: nnictl update trialnum --id %s "
+                            "--value <maxTrialNumber + %d>", wasted, os.environ.get("NNI_EXP_ID", "<id>"), wasted)
 
     def _cannot_resume(self, why: str) -> ConfigError:
         return ConfigError(

@@ -86,6 +86,8 @@ def check_trial_count(max_trial_number: int | None, tuner: Any) -> None:
     wanted = getattr(tuner, "num_trials", None)
     if wanted is None or max_trial_number is None:
         return
+    # Slots a resumed serving tuner added for NNI's duplicate re-runs (#5726; tuners/serving.py).
+    wanted += getattr(tuner, "extra_trials", 0)
     if max_trial_number < wanted:
         raise ConfigError(
             f"maxTrialNumber is {max_trial_number} but the tuner submits {wanted} trials; NNI would stop the "
