@@ -327,6 +327,23 @@ def test_a_trial_nni_re_runs_with_another_trials_parameters_is_served_again(chec
     check_trial_count(nni.num_trials, later)
 
 
+def test_a_finished_trial_handed_back_under_another_trials_record_is_still_placed(checkpoint_env) -> None:
+    """``nnictl resume`` hands back finished trials with the manager's record of their parameters, which may
+    be another trial's (#5726): a search's genotype recorded under a random trial still yields its final
+    training (a record's arch_index must not leak into the search's identity)."""
+    checkpoint_env("swapped").joinpath("checkpoint").mkdir(parents=True)
+    tuner = _benchmark()
+    served = tuner.generate_multiple_parameters([0, 1, 2, 3])
+    assert [p["role"] for p in served] == ["search", "search", "search", "random"]
+    resumed = _benchmark()
+    resumed.load_checkpoint()
+    found = {"role": "search", "search_seed": 0, "genotype": _found(0), "default": 50.0}
+    resumed.import_data([{"parameter": served[3], "value": found, "trialJobId": "T0"}])
+    searched = resumed.generate_parameters(4)
+    assert searched["role"] == "searched" and searched["genotype"] == _found(0)
+    assert searched["source_trial"] == "T0"
+
+
 def test_journal_torn_last_line_is_dropped_and_damage_elsewhere_stops_with_the_fix(checkpoint_env) -> None:
     folder = checkpoint_env("torn")
     nni = Nni(_benchmark, folder, 2, _fails)

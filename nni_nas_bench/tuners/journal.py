@@ -43,6 +43,16 @@ def trial_key(params: Any) -> str | None:
     return "/".join(str(params.get(name)) for name in _IDENTITY)
 
 
+def reported_key(recorded: Any, metrics: Any) -> str | None:
+    """The trial key of a trial that reported ``metrics``: a trial names itself in its metrics (every
+    identity field its parameters have, and no other), so they decide whenever they carry a role; the
+    manager's record of its parameters (``recorded``) may be another trial's (#5726), so it is only the
+    fallback (a bare number reported)."""
+    if isinstance(metrics, dict) and isinstance(metrics.get("role"), str):
+        return trial_key(metrics)
+    return trial_key(recorded)
+
+
 def normalized(value: Any) -> Any:
     """``value`` as it reads back from JSON (tuples become lists): what a replayed trial is compared to."""
     return json.loads(json.dumps(value))
@@ -152,8 +162,7 @@ def read_trial_record(db: Path) -> TrialRecord | None:
     rerun |= {trial_key(recorded.get(job)) for job, event in status.items() if event in ("WAITING", "RUNNING")}
     jobs = {}
     for job, data in finals:
-        # The trial's own metrics name it; the manager's record of its parameters may be another trial's (#5726).
-        key = trial_key({**recorded.get(job, {}), **_decoded(data, once=False)})
+        key = reported_key(recorded.get(job), _decoded(data, once=False))
         if key is not None:
             jobs[key] = job
     reported = {job for job, _ in finals}

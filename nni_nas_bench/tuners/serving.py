@@ -85,7 +85,7 @@ from nni.tuner import Tuner
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict
-from nni_nas_bench.tuners.journal import Journal, TrialRecord, normalized, read_trial_record, trial_key
+from nni_nas_bench.tuners.journal import Journal, TrialRecord, normalized, read_trial_record, reported_key, trial_key
 from nni_nas_bench.tuners.random_baseline import random_trial_parameters
 from nni_nas_bench.tuners.validators import end_dispatcher
 
@@ -397,11 +397,8 @@ class ServingTuner(Tuner):
             "trial'; they continue from their checkpoints)")
 
     def _number_of(self, entry: dict[str, Any]) -> int | None:
-        """The trial number of an imported trial: its own metrics name it; the manager's record may be
-        another trial's parameters (#5726), so it only fills what the metrics do not say."""
-        recorded = entry.get("parameter") if isinstance(entry.get("parameter"), dict) else {}
-        own = entry.get("value") if isinstance(entry.get("value"), dict) else {}
-        key = trial_key({**recorded, **own})
+        """The trial number of an imported trial (its metrics name it; see :func:`reported_key`)."""
+        key = reported_key(entry.get("parameter"), entry.get("value"))
         return self._numbers.get(key) if key is not None else None
 
     # ------------------------------------------------------------------------------ journal
