@@ -2,7 +2,8 @@
 
 The journal is the tuner's own record, one JSON line per event that changed its state, in order: a trial
 it handed out (with its parameters, or ``null`` when nothing was ready), a FINAL metric it took, a failed
-trial end it counted, a failure count it read from NNI's DB, trials it found lost and served again. The
+trial end it counted, a failure count it read from NNI's DB, trials it found lost and served again, slots
+it added to maxTrialNumber for NNI's duplicate re-runs. The
 tuner's decisions are deterministic functions of these events (strategies are seeded), so replaying
 them in order into a fresh tuner rebuilds exactly the state of the stopped one, strategy internals
 included, without each strategy having to serialize itself. Each line is written before the tuner hands
