@@ -2,7 +2,8 @@
 nnictl experiment end as FAILED with their reason, the experiment goes on, the killed trial re-submitted
 (NNI's customized trial, as the web UI's "Customized trial" does) continues from its checkpoint, and a
 stopped experiment resumed with ``nnictl resume`` continues its interrupted trial from its checkpoint and
-then trains the architectures it had not started, each exactly once.
+then trains the architectures it had not started, each exactly once (and, beside it, a tabular
+MultiTrialTuner experiment resumes its search: tests/test_tuner_resume.py).
 
 While the first experiment runs, the web UI's data is read back through NNI's REST API and the trial list
 is screenshotted with headless Chromium.
