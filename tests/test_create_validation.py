@@ -135,3 +135,44 @@ def test_nnictl_create_of_a_multi_trial_experiment_with_an_unknown_method(tmp_pa
         assert not session.trials()
     finally:
         session.stop()
+
+
+def test_every_nni_callback_of_the_suites_tuners_ends_the_dispatcher_on_an_error(tmp_path: Path) -> None:
+    """NNI 3.0 leaves an experiment RUNNING forever when a tuner callback raises: each callback of every
+    tuner ends the dispatcher with its reason instead, except NNI's own "wait" (NoMoreTrialError)."""
+    from nni_nas_bench.tuners import BenchmarkTuner, MultiTrialTuner, RandomBaselineTuner
+    from nni_nas_bench.tuners.validators import NNI_CALLBACKS
+
+    for tuner in (BenchmarkTuner, MultiTrialTuner, RandomBaselineTuner):
+        for name in NNI_CALLBACKS:
+            method = getattr(tuner, name)
+            if name != "generate_multiple_parameters" or tuner is not RandomBaselineTuner:  # NNI's own loop
+                assert getattr(method, "__wrapped__", None) is not None, f"{tuner.__name__}.{name} is not wrapped"
+    code = """if True:
+        from nni import NoMoreTrialError
+        from nni_nas_bench.tuners.validators import ends_dispatcher_on_error
+
+        class Tuner:
+            @ends_dispatcher_on_error
+            def generate_parameters(self, parameter_id):
+                raise NoMoreTrialError("waiting for results")
+
+            @ends_dispatcher_on_error
+            def receive_trial_result(self, parameter_id, parameters, value):
+                return {}[parameter_id]  # a bug
+
+        tuner = Tuner()
+        try:
+            tuner.generate_parameters(0)
+        except NoMoreTrialError:
+            print("waits", flush=True)
+        tuner.receive_trial_result(7, {}, 1.0)
+        print("still running", flush=True)
+    """
+    env = {**os.environ, "SDK_PROCESS": "dispatcher", "NNI_LOG_DIRECTORY": str(tmp_path), "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env=env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stdout.splitlines() == ["waits"]
+    assert out.stderr.strip().splitlines()[-1] == "nni-nas-bench: error: 7"
+    assert "KeyError" in (tmp_path / "dispatcher.log").read_text()  # a bug keeps its traceback in the log

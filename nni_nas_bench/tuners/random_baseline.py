@@ -39,7 +39,7 @@ from nni.tuner import Tuner
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict, overlay
-from nni_nas_bench.tuners.validators import check_in_dispatcher
+from nni_nas_bench.tuners.validators import check_in_dispatcher, ends_dispatcher_on_error
 
 _logger = logging.getLogger(__name__)
 _VARIANT_KEYS = ("name", "protocol", "space_args", "train_seed")
@@ -134,6 +134,7 @@ class RandomBaselineTuner(Tuner):
             params["study"] = self.study
         return params
 
+    @ends_dispatcher_on_error
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
         if self._next >= self.num_trials:
             raise NoMoreTrialError(f"all {self.num_trials} trials were submitted")
@@ -144,9 +145,11 @@ class RandomBaselineTuner(Tuner):
                      params.get("variant", "-"))
         return params
 
+    @ends_dispatcher_on_error
     def receive_trial_result(self, parameter_id: int, parameters: dict[str, Any], value: Any, **kwargs: Any) -> None:
         """Nothing to learn: random architectures do not depend on results."""
 
+    @ends_dispatcher_on_error
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         """A failed trial stays failed: its number is not handed out again (see the module docstring)."""
         if not success:
@@ -166,6 +169,7 @@ class RandomBaselineTuner(Tuner):
         tmp.write_text(json.dumps({"next": self._next, "num_trials": self.num_trials}))
         os.replace(tmp, path)
 
+    @ends_dispatcher_on_error
     def load_checkpoint(self) -> None:
         """``nnictl resume``: continue after the last trial number handed out before the stop."""
         path = self._state_path()
@@ -174,6 +178,7 @@ class RandomBaselineTuner(Tuner):
             self._next = max(self._next, int(state["next"]))
             _logger.info("resumed: trials 0..%d were handed out before the stop", self._next - 1)
 
+    @ends_dispatcher_on_error
     def import_data(self, data: list[dict[str, Any]]) -> None:
         """Finished trials NNI re-imports on resume: their numbers are never handed out again."""
         for entry in data:

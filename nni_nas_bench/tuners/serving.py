@@ -87,7 +87,7 @@ from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.tuners.journal import Journal, TrialRecord, normalized, read_trial_record, reported_key, trial_key
 from nni_nas_bench.tuners.random_baseline import random_trial_parameters
-from nni_nas_bench.tuners.validators import end_dispatcher
+from nni_nas_bench.tuners.validators import end_dispatcher, ends_dispatcher_on_error
 
 _logger = logging.getLogger(__name__)
 SendTrial = Callable[[int, dict[str, Any]], None]
@@ -246,6 +246,7 @@ class ServingTuner(Tuner):
                 "search_failed": reason}
 
     # ------------------------------------------------------------------------------ NNI callbacks
+    @ends_dispatcher_on_error
     def generate_multiple_parameters(self, parameter_id_list: list[int], **kwargs: Any) -> list[dict[str, Any]]:
         """Serve what is ready; keep the other ids to serve later (see the module docstring)."""
         self._wait_built()
@@ -269,6 +270,7 @@ class ServingTuner(Tuner):
                 _logger.info("nothing ready for parameter ids %s: waiting for results", list(self._owed))
             return served
 
+    @ends_dispatcher_on_error
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
         """One trial, if one is ready (NNI calls :meth:`generate_multiple_parameters`; this is for direct use)."""
         self._wait_built()
@@ -279,6 +281,7 @@ class ServingTuner(Tuner):
             self._ids[parameter_id] = taken[0]
             return taken[1]
 
+    @ends_dispatcher_on_error
     def receive_trial_result(self, parameter_id: int, parameters: dict[str, Any], value: Any, **kwargs: Any) -> None:
         """A FINAL metric, under the parameter id the trial really ran."""
         self._wait_built()
@@ -288,6 +291,7 @@ class ServingTuner(Tuner):
                 self._record({"result": number, "value": value, "job": kwargs.get("trial_job_id")})
             self._after_event()
 
+    @ends_dispatcher_on_error
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         """Count failed trials (their parameter id may be another trial's, so it is not used)."""
         self._wait_built()
@@ -300,6 +304,7 @@ class ServingTuner(Tuner):
         """The space comes from classArgs; NNI's searchSpace field is unused."""
 
     # ------------------------------------------------------------------------------ resume
+    @ends_dispatcher_on_error
     def load_checkpoint(self) -> None:
         """``nnictl resume``: replay the journal into this fresh tuner, then learn from NNI's trial DB what
         changed without the tuner's knowledge (see the module docstring)."""
@@ -337,6 +342,7 @@ class ServingTuner(Tuner):
             _logger.info("resumed: %d trials handed out, %d reported, %d pending (NNI re-runs them), %d lost",
                          len(self._served), len(self._reported), len(self._pending()), len(self._lost))
 
+    @ends_dispatcher_on_error
     def import_data(self, data: list[dict[str, Any]]) -> None:
         """Finished trials NNI hands back on resume, and later the FINAL metrics of the trials it re-runs:
         each is matched to the trial this tuner handed out by its identity and taken as that trial's result.

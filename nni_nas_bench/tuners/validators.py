@@ -44,13 +44,16 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import logging
 import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, TypeVar
+
+from nni import NoMoreTrialError
 
 from nni_nas_bench.errors import ConfigError, NasBenchError
 from nni_nas_bench.training_services import check_training_service
@@ -159,3 +162,27 @@ def check_in_dispatcher(tuner: Any) -> None:
     import psutil  # an NNI dependency
 
     checks.join(timeout=max(0.0, CONNECT_BY - (time.time() - psutil.Process().create_time())))
+
+
+CallbackT = TypeVar("CallbackT", bound=Callable[..., Any])
+# The methods NNI's dispatcher calls: an error in one of them must end the experiment, not hang it.
+NNI_CALLBACKS = ("generate_multiple_parameters", "generate_parameters", "receive_trial_result", "trial_end",
+                 "load_checkpoint", "import_data")
+
+
+def ends_dispatcher_on_error(callback: CallbackT) -> CallbackT:
+    """Wrap an NNI callback: any error but ``NoMoreTrialError`` (NNI's "wait") ends the dispatcher with its
+    reason, since NNI 3.0 leaves an experiment whose tuner raised in a callback RUNNING forever
+    (:mod:`nni_nas_bench.tuners.validators`). Outside NNI the error is raised as usual."""
+
+    @functools.wraps(callback)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except NoMoreTrialError:
+            raise
+        except BaseException as exc:
+            end_dispatcher(exc)
+            raise
+
+    return wrapped  # type: ignore[return-value]
