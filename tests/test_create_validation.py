@@ -78,6 +78,13 @@ def test_the_managers_config_is_checked(tuner: RandomBaselineTuner, tmp_path: Pa
     check_started_experiment(tuner)
 
 
+def run_as_dispatcher(code: str, log_dir: Path) -> subprocess.CompletedProcess:
+    """Run ``code`` in a process that looks like NNI's dispatcher to the suite (SDK_PROCESS, log folder)."""
+    env = {**os.environ, "SDK_PROCESS": "dispatcher", "NNI_LOG_DIRECTORY": str(log_dir), "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=log_dir,
+                          env=env)
+
+
 def test_an_error_ends_the_dispatcher_before_it_connects(tmp_path: Path) -> None:
     """A tuner whose (background) build fails: one line on stderr and in dispatcher.log, exit 2, before NNI
     would connect."""
@@ -102,9 +109,7 @@ def test_an_error_ends_the_dispatcher_before_it_connects(tmp_path: Path) -> None
         check_in_dispatcher(Tuner("unknown strategy 'evolutionn'"))
         print("second tuner connects", flush=True)
     """
-    env = {**os.environ, "SDK_PROCESS": "dispatcher", "NNI_LOG_DIRECTORY": str(tmp_path), "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                         env=env)
+    out = run_as_dispatcher(code, tmp_path)
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stdout.splitlines() == ["first tuner connects"]
     line = "nni-nas-bench: error: unknown strategy 'evolutionn'"
@@ -169,9 +174,7 @@ def test_every_nni_callback_of_the_suites_tuners_ends_the_dispatcher_on_an_error
         tuner.receive_trial_result(7, {}, 1.0)
         print("still running", flush=True)
     """
-    env = {**os.environ, "SDK_PROCESS": "dispatcher", "NNI_LOG_DIRECTORY": str(tmp_path), "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                         env=env)
+    out = run_as_dispatcher(code, tmp_path)
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stdout.splitlines() == ["waits"]
     assert out.stderr.strip().splitlines()[-1] == "nni-nas-bench: error: 7"
