@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import REPO, device_name, git_state, load_average, write_result
+
 sys.path.insert(0, str(REPO))
 
 
@@ -146,18 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         "what": "aggregate training images/s of N concurrent DARTS-V2 trainings on one device",
         "settings": settings,
         "results": rows,
-        "device_name": torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda")
-        else platform.processor() or "cpu",
+        "device_name": device_name(torch.device(args.device)),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
+        "load_average": load_average(),
+        "git": git_state(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([sys.executable, *sys.argv]),
     }
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(args.out, result)
     print(json.dumps(result["results"], indent=2))
     return 0
 
