@@ -87,17 +87,10 @@ from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.tuners.journal import Journal, TrialRecord, normalized, read_trial_record, reported_key, trial_key
 from nni_nas_bench.tuners.random_baseline import random_trial_parameters
-from nni_nas_bench.tuners.validators import end_dispatcher, ends_dispatcher_on_error
+from nni_nas_bench.tuners.validators import ends_dispatcher_on_error
 
 _logger = logging.getLogger(__name__)
 SendTrial = Callable[[int, dict[str, Any]], None]
-
-
-def _fatal(error: ConfigError) -> ConfigError:
-    """``error``, after ending the dispatcher under nnictl: NNI 3.0 would otherwise leave the experiment
-    RUNNING with the reason only in a traceback (:func:`~nni_nas_bench.tuners.validators.end_dispatcher`)."""
-    end_dispatcher(error)
-    return error
 
 
 def raise_max_trial_number(by: int) -> bool:
@@ -309,10 +302,7 @@ class ServingTuner(Tuner):
         """``nnictl resume``: replay the journal into this fresh tuner, then learn from NNI's trial DB what
         changed without the tuner's knowledge (see the module docstring)."""
         self._wait_built()
-        try:
-            self._load_checkpoint()
-        except ConfigError as exc:
-            raise _fatal(exc) from None
+        self._load_checkpoint()  # a refusal ends the dispatcher with its line (ends_dispatcher_on_error)
 
     def _load_checkpoint(self) -> None:
         with self._lock:
@@ -353,8 +343,8 @@ class ServingTuner(Tuner):
         self._wait_built()
         with self._lock:
             if data and not self._resumed:
-                raise _fatal(self._cannot_resume(f"{len(data)} finished trials were handed back but no journal of "
-                                                 "this tuner was loaded from NNI's checkpoint folder"))
+                raise self._cannot_resume(f"{len(data)} finished trials were handed back but no journal of "
+                                          "this tuner was loaded from NNI's checkpoint folder")
             record = None
             for entry in data:
                 number = self._number_of(entry)
