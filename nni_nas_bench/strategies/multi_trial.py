@@ -297,11 +297,15 @@ class MultiTrialStrategy(Strategy):
 
     def encode(self, sample: Sample) -> np.ndarray:
         """One-hot per decision, concatenated (the input of predictors)."""
-        out = np.zeros(sum(len(v) for v in self.choices), dtype=np.float32)
-        offset = 0
-        for label, values in zip(self.labels, self.choices):
-            out[offset + values.index(sample[label])] = 1.0
-            offset += len(values)
+        return self.encode_indices(np.array([self.indices(sample)]))[0]
+
+    def encode_indices(self, rows: np.ndarray) -> np.ndarray:
+        """:meth:`encode` of many samples at once, given as rows of :meth:`indices` (predictors rank
+        whole spaces this way)."""
+        sizes = [len(values) for values in self.choices]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        out = np.zeros((len(rows), sum(sizes)), dtype=np.float32)
+        out[np.arange(len(rows))[:, None], np.asarray(rows, dtype=np.int64) + offsets] = 1.0
         return out
 
     # ------------------------------------------------------------------------------ hooks

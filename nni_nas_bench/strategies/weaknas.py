@@ -100,7 +100,7 @@ class WeakNasStrategy(MultiTrialStrategy):
         self._whole: np.ndarray | None = None  # every architecture as index rows, when the space is small
         if math.prod(self._sizes) <= WHOLE_SPACE_LIMIT:
             self._whole = np.indices(self._sizes).reshape(len(self._sizes), -1).T
-            self._whole_x = self._one_hot(self._whole)
+            self._whole_x = self.encode_indices(self._whole)
             self._unseen = np.ones(len(self._whole), dtype=bool)  # by flat index (np.ravel_multi_index)
 
     def _propose(self) -> Sample | None:
@@ -133,13 +133,13 @@ class WeakNasStrategy(MultiTrialStrategy):
             allowed = self._unseen if self._unseen.any() else np.ones_like(self._unseen)
         else:
             rows = np.array([self.indices(s) for s in self._random_pool()])
-            features, allowed = self._one_hot(rows), np.ones(len(rows), dtype=bool)
+            features, allowed = self.encode_indices(rows), np.ones(len(rows), dtype=bool)
         candidates = np.flatnonzero(allowed)
         if len(self._accuracies) < 2:  # nothing to learn from yet (all failed): uniform picks
             picks = self.rng.choice(candidates, size=min(self.per_iteration, len(candidates)), replace=False)
         else:
             y = np.array(self._accuracies)
-            predicted = self._fit_predict(self._one_hot(np.array(self._rows)), (y - y.mean()) / (y.std() + 1e-8),
+            predicted = self._fit_predict(self.encode_indices(np.array(self._rows)), (y - y.mean()) / (y.std() + 1e-8),
                                           features)
             predicted = np.where(allowed, predicted, -np.inf)
             k = min(self.top_k, len(candidates))
@@ -172,10 +172,3 @@ class WeakNasStrategy(MultiTrialStrategy):
                         seed=seed)
         with torch.no_grad():
             return model(torch.from_numpy(features.astype(np.float32))).squeeze(1).numpy()
-
-    def _one_hot(self, rows: np.ndarray) -> np.ndarray:
-        """The predictor encoding (:meth:`encode`) of many index rows at once."""
-        offsets = np.concatenate([[0], np.cumsum(self._sizes)[:-1]])
-        out = np.zeros((len(rows), sum(self._sizes)), dtype=np.float32)
-        out[np.arange(len(rows))[:, None], rows + offsets] = 1.0
-        return out
