@@ -95,7 +95,7 @@ class WeakNasStrategy(MultiTrialStrategy):
         self._outstanding = 0
         self._rows: list[list[int]] = []  # index rows and accuracies of the successful evaluations
         self._accuracies: list[float] = []
-        self._seen: set[tuple[int, ...]] = set()
+        self._seen: set[tuple[int, ...]] = set()  # asked samples of a large space (a small one: _unseen)
         self._sizes = tuple(len(values) for values in self.choices)
         self._whole: np.ndarray | None = None  # every architecture as index rows, when the space is small
         if math.prod(self._sizes) <= WHOLE_SPACE_LIMIT:
@@ -115,9 +115,10 @@ class WeakNasStrategy(MultiTrialStrategy):
             sample = self._queue.pop(0)
         self._outstanding += 1
         indices = self.indices(sample)
-        self._seen.add(tuple(indices))
         if self._whole is not None:
             self._unseen[np.ravel_multi_index(indices, self._sizes)] = False
+        else:
+            self._seen.add(tuple(indices))
         return sample
 
     def _observe(self, sample: Sample, metrics: Metrics | None) -> None:
