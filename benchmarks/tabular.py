@@ -72,7 +72,7 @@ def bench_methods(methods: list[str], root: str | None, budget: int, settings: d
 
     from nni_nas_bench.strategies import create_strategy
     from nni_nas_bench.tabular import TabularEvaluator
-    from nni_nas_bench.tabular.runner import TABLE_SETTINGS
+    from nni_nas_bench.tabular.runner import table_settings
     from search_spaces import create_space
 
     torch.set_num_threads(1)
@@ -80,14 +80,14 @@ def bench_methods(methods: list[str], root: str | None, budget: int, settings: d
     evaluator = TabularEvaluator("cifar10-valid", root=root)
     out = {}
     for method in methods:
-        settings = {**settings, method: {**TABLE_SETTINGS.get(method, {}), **settings.get(method, {})}}
-        strategy = create_strategy(method, seed=0, budget=budget, **settings[method])
+        method_settings = table_settings(method, settings)
+        strategy = create_strategy(method, seed=0, budget=budget, **method_settings)
         evaluator.reset(0)
         tic = time.perf_counter()
         strategy.search(space, evaluator)
         seconds = time.perf_counter() - tic
         out[method] = {"seconds_per_run": seconds, "queries_per_s": budget / seconds,
-                       "settings": settings[method],
+                       "settings": method_settings,
                        "extrapolated_table_seconds": seconds * runs * datasets / workers}
         print(f"{method:14s} {seconds:8.3f} s per run of {budget} queries -> "
               f"{out[method]['extrapolated_table_seconds']:8.1f} s in the full table", flush=True)

@@ -46,6 +46,11 @@ SEARCH_DATASETS = ("cifar10-valid", "cifar100", "ImageNet16-120")
 TABLE_SETTINGS: dict[str, dict[str, Any]] = {"weaknas": {"initial": 10, "predictor": "linear"}}
 
 
+def table_settings(method: str, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The settings ``method`` runs with in the table: :data:`TABLE_SETTINGS`, then the caller's ``overrides``."""
+    return {**TABLE_SETTINGS.get(method, {}), **(overrides or {}).get(method, {})}
+
+
 def multi_trial_strategies(*, include_references: bool = False) -> list[str]:
     """Registered strategies that search by evaluating architectures (``kind == 'multi_trial'``).
 
@@ -150,7 +155,7 @@ def run_tabular(methods: Sequence[str] | None = None, datasets: Sequence[str] = 
         load_table(dataset, root, source).metric(metric)  # a missing table or metric fails here, once
     if runs < 1 or budget < 1:
         raise ConfigError(f"runs and budget must be >= 1, got runs={runs}, budget={budget}")
-    settings = {m: {**TABLE_SETTINGS.get(m, {}), **(settings or {}).get(m, {})} for m in methods}
+    settings = {m: table_settings(m, settings) for m in methods}
     workers = workers or min(os.cpu_count() or 1, 8)
     chunk = -(-runs // 4)  # 4 tasks per method × dataset: slow and fast methods balance over the workers
     specs = [RunSpec(m, d, list(range(seed + s, seed + min(s + chunk, runs))), budget, metric, noise,
