@@ -37,6 +37,14 @@ setup(
         "numpy>=1.23",
         # analysis.stats: Mann-Whitney U and Kendall tau (scipy.stats).
         "scipy>=1.9",
+        # NSGA-Net is pymoo's NSGA-II (the reference search is built on pymoo).
+        "pymoo>=0.6",
+        # WeakNAS's MLP / gradient-boosted-tree predictors are scikit-learn's, as in the reference.
+        "scikit-learn>=1.2",
+        # Worker processes pin BLAS/OpenMP threads, not only torch's.
+        "threadpoolctl>=3.1",
+        # Progress bars on long runs.
+        "tqdm>=4.60",
     ],
     extras_require={
         # nbclient/nbformat/ipykernel: the tests execute analysis/notebooks/*.ipynb.
