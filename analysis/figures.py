@@ -44,6 +44,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 
 from analysis import stats
+from nni_nas_bench.contract import Role
 from nni_nas_bench.errors import ConfigError, NasBenchError
 
 
@@ -141,7 +142,7 @@ def _group_label(data: pd.DataFrame) -> pd.Series:
     'study: variant' for the rows of an ablation study."""
     if "study" in data and data["study"].notna().all():
         return data["study"].astype(str) + ": " + data["variant"].fillna(data["protocol_name"]).astype(str)
-    random = data["role"] == "random"
+    random = data["role"] == Role.RANDOM
     label = data["method"].astype(str).where(~random, "random")
     for column in ("space", "op_set"):
         if column in data and data.loc[random, column].nunique() > 1:
@@ -152,7 +153,7 @@ def _group_label(data: pd.DataFrame) -> pd.Series:
 def distributions(df: pd.DataFrame, metric: str = "final") -> Figure:
     """Every run's accuracy as box + strip per method, random baseline(s) included, one panel per dataset."""
     data = stats.usable(df, metric)
-    data = data[data["role"].isin(["searched", "random"])]
+    data = data[data["role"].isin([Role.SEARCHED, Role.RANDOM])]
     if data.empty:
         raise FigureSkipped(f"no complete searched or random trials with a {metric} accuracy")
     if "study" in data and data["study"].isna().any():
@@ -228,7 +229,7 @@ def depth_pair(df: pd.DataFrame, metric: str = "final") -> tuple[int, int]:
     ``df`` should already be the depth study's rows (``stats.study_rows(df, 'depth')``).
     """
     data = stats.usable(df, metric)
-    values = sorted(data.loc[data["role"] == "random", "layers"].dropna().unique().tolist())
+    values = sorted(data.loc[data["role"] == Role.RANDOM, "layers"].dropna().unique().tolist())
     if len(values) < 2:
         raise FigureSkipped(f"depth study: needs random architectures at two depths, found {values}")
     return (8, 20) if {8, 20} <= set(values) else (values[0], values[-1])
@@ -281,7 +282,7 @@ def accuracy_vs_cells(df: pd.DataFrame, metric: str = "final") -> Figure:
     if "study" in df and not (sweep["study"] == "depth_sweep").any():
         sweep = stats.study_rows(df, "depth")  # the 8-vs-20 study is a two-point sweep
     data = stats.usable(sweep, metric)
-    data = data[(data["role"] == "random") & data["layers"].notna()]
+    data = data[(data["role"] == Role.RANDOM) & data["layers"].notna()]
     if data["layers"].nunique() < 2:
         raise FigureSkipped(f"needs random architectures trained at two or more depths, found "
                             f"{sorted(data['layers'].unique().tolist())}")
@@ -315,12 +316,12 @@ def accuracy_vs_latency(df: pd.DataFrame, metric: str = "final") -> Figure:
     data = data.assign(panel=_label_origin(data))
     panels = sorted(data["panel"].unique())
     fig, axes = _grid(len(panels))
-    methods = sorted(data.loc[data["role"] == "searched", "method"].unique())
+    methods = sorted(data.loc[data["role"] == Role.SEARCHED, "method"].unique())
     colors = dict(zip(methods, sns.color_palette("tab10", max(len(methods), 1))))
     for ax, panel in zip(axes, panels):
         part = data[data["panel"] == panel]
-        groups = [("random", part[part["role"] == "random"], "grey", "none")]
-        groups += [(m, part[(part["role"] == "searched") & (part["method"] == m)], colors[m], colors[m])
+        groups = [("random", part[part["role"] == Role.RANDOM], "grey", "none")]
+        groups += [(m, part[(part["role"] == Role.SEARCHED) & (part["method"] == m)], colors[m], colors[m])
                    for m in methods]
         for name, rows, color, face in groups:
             if rows.empty:

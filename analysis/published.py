@@ -24,6 +24,7 @@ import pandas as pd
 
 from analysis.stats import baseline_rows, metric_column, usable, with_protocol_key
 from analysis.trial_db import ALL_COLUMNS
+from nni_nas_bench.contract import Role
 from nni_nas_bench.errors import ConfigError
 
 PUBLISHED_COLUMNS = [*ALL_COLUMNS, "run", "csv_column"]
@@ -68,12 +69,12 @@ def read_published_csv(source: str | Path | IO[str], dataset: str, *, name: str 
             raise ConfigError(f"published results {label!r}, column {column!r}: not a number: "
                               f"{table[column][bad].iloc[0]!r}")
         if header.startswith(RANDOM_PREFIX):
-            role = "random"
+            role = Role.RANDOM.value
             following = columns[position + 1] if position + 1 < len(columns) else None
             paired = following is not None and not str(following).strip().startswith(RANDOM_PREFIX)
             method = str(following).strip() if paired else header[len(RANDOM_PREFIX):].strip()
         else:
-            role, method = "searched", header
+            role, method = Role.SEARCHED.value, header
         for run, value in enumerate(values):
             if np.isnan(value):
                 continue
@@ -111,7 +112,7 @@ def to_published_table(df: pd.DataFrame, dataset: str | None = None, metric: str
         for name in pd.unique(data.loc[data["csv_column"].notna(), "csv_column"]):
             series[name] = imported.loc[imported["csv_column"] == name, "acc"].to_list()
         data = data[data["csv_column"].isna()]
-    searched, randoms = data[data["role"] == "searched"], data[data["role"] == "random"]
+    searched, randoms = data[data["role"] == Role.SEARCHED], data[data["role"] == Role.RANDOM]
     for method, group in searched.groupby("method", sort=True):
         base, _ = baseline_rows(group, randoms, method, ("space", "space_args", "protocol_key"))
         series[f"{RANDOM_PREFIX}{method}"] = _ordered(base)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures, stats
+from nni_nas_bench.contract import Role
 from nni_nas_bench.errors import ConfigError
 
 _PROTOCOL_SHOWN = ("epochs", "batch_size", "channels", "layers", "lr", "weight_decay", "cutout", "drop_path",
@@ -415,7 +416,7 @@ def _studies(df: pd.DataFrame, metric: str) -> list[tuple[str, str, pd.DataFrame
         blocks.append(("Ranking stability", "The same random architectures ranked twice (SPEC experiments 2 and 4): "
                        "Kendall τ, the largest rank shift, and the mean/max absolute accuracy change.", table))
     operations = stats.usable(stats.study_rows(df, "operations"), metric)
-    operations = operations[(operations["role"] == "random") & operations["op_set"].notna()]
+    operations = operations[(operations["role"] == Role.RANDOM) & operations["op_set"].notna()]
     if operations["op_set"].nunique() >= 2:
         table = pd.DataFrame([{"op_set": op, **stats.describe(g["acc"])}
                               for op, g in operations.groupby("op_set", sort=True)])

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from nni_nas_bench.contract import Role
 from nni_nas_bench.errors import ConfigError
 
 METRICS = {"final": "final_acc", "best": "best_acc"}
@@ -202,10 +203,10 @@ def ri_table(df: pd.DataFrame, metric: str = "final", *, n_boot: int = 10_000, c
     the means). Columns: :data:`RI_COLUMNS`.
     """
     data = usable(df, metric)
-    data = with_protocol_key(data[data["role"].isin(["searched", "random"])])
+    data = with_protocol_key(data[data["role"].isin([Role.SEARCHED, Role.RANDOM])])
     rows = []
-    searched = data[data["role"] == "searched"]
-    baseline_pool = data[data["role"] == "random"]
+    searched = data[data["role"] == Role.SEARCHED]
+    baseline_pool = data[data["role"] == Role.RANDOM]
     if "study" in baseline_pool:
         baseline_pool = baseline_pool[baseline_pool["study"].isna()]  # ablation rows are not the baseline
     for (origin, dataset, method), group in searched.groupby(["origin", "dataset", "method"], sort=True):
@@ -242,7 +243,7 @@ def random_summary(df: pd.DataFrame, metric: str = "final",
     Grouping keys that are empty for every row are left out of the table.
     """
     data = usable(df, metric)
-    data = data[data["role"] == "random"]
+    data = data[data["role"] == Role.RANDOM]
     keys = [k for k in by if k in data and data[k].notna().any()]
     if data.empty:
         return pd.DataFrame(columns=[*keys, "n", "mean", "std", "min", "max"])
@@ -252,7 +253,7 @@ def random_summary(df: pd.DataFrame, metric: str = "final",
     return pd.DataFrame(rows)
 
 
-def protocol_table(df: pd.DataFrame, metric: str = "final", role: str = "random") -> pd.DataFrame:
+def protocol_table(df: pd.DataFrame, metric: str = "final", role: str = Role.RANDOM) -> pd.DataFrame:
     """Training-tricks study: n, mean, std, min, max of the accuracy per dataset x protocol (SPEC exp. 1).
 
     Rows of the 'tricks' study when the table has them (:func:`study_rows`); a protocol is named by the
@@ -330,7 +331,7 @@ def architecture_key(df: pd.DataFrame) -> pd.Series:
 
 
 def compare_rankings(df: pd.DataFrame, by: str, a: Any = None, b: Any = None, metric: str = "final",
-                     role: str = "random") -> RankComparison:
+                     role: str = Role.RANDOM) -> RankComparison:
     """Rank the same architectures under two values of ``by`` ('train_seed', 'layers', ...) and compare.
 
     Architectures are matched by :func:`architecture_key`; several runs of one architecture under one
@@ -382,7 +383,7 @@ def epoch_rank_correlation(df: pd.DataFrame, metric: str = "final", *, window: i
     600-epoch, 10,000-trial table quick and changes nothing visible in the figure.
     """
     data = usable(df, metric)
-    data = data[data["role"].isin(["random", "searched"])]
+    data = data[data["role"].isin([Role.RANDOM, Role.SEARCHED])]
     data = data[data["curve"].map(lambda c: isinstance(c, (list, tuple, np.ndarray)) and len(c) > 0)]
     keys = [k for k in by if k in data]
     rows = []
@@ -427,24 +428,25 @@ def cost_table(df: pd.DataFrame) -> pd.DataFrame:
     data["origin"] = data["origin"].fillna("nni") if "origin" in data else "nni"
     search_s = pd.to_numeric(data.get("search_seconds"), errors="coerce")
     train_s = pd.to_numeric(data.get("train_seconds"), errors="coerce")
-    data["_search"] = np.where(data["role"] == "search", search_s.fillna(train_s),
-                               np.where(data["role"] == "candidate", train_s, np.nan))
-    data["_train"] = np.where(data["role"].isin(["searched", "random"]), train_s, np.nan)
+    data["_search"] = np.where(data["role"] == Role.SEARCH, search_s.fillna(train_s),
+                               np.where(data["role"] == Role.CANDIDATE, train_s, np.nan))
+    data["_train"] = np.where(data["role"].isin([Role.SEARCHED, Role.RANDOM]), train_s, np.nan)
     rows = []
-    for (origin, dataset, method), g in data[data["role"].isin(["search", "candidate", "searched", "random"])].groupby(
-            ["origin", "dataset", "method"], sort=True):
-        candidates = g[g["role"] == "candidate"]
+    costed = data["role"].isin([Role.SEARCH, Role.CANDIDATE, Role.SEARCHED, Role.RANDOM])
+    for (origin, dataset, method), g in data[costed].groupby(["origin", "dataset", "method"], sort=True):
+        candidates = g[g["role"] == Role.CANDIDATE]
         multi_trial = (candidates.groupby(["experiment_id", "search_seed"])["_search"].sum(min_count=1)
                        if len(candidates) else pd.Series(dtype=float))
-        search = pd.concat([g.loc[g["role"] == "search", "_search"], multi_trial]).dropna()
+        search = pd.concat([g.loc[g["role"] == Role.SEARCH, "_search"], multi_trial]).dropna()
         train = g["_train"].dropna()
         if search.empty and train.empty:
             continue
         rows.append({
             "origin": origin, "dataset": dataset, "method": method,
-            "search_runs": int((g["role"] == "search").sum()) + len(multi_trial), "search_hours": search.sum() / 3600,
+            "search_runs": int((g["role"] == Role.SEARCH).sum()) + len(multi_trial),
+            "search_hours": search.sum() / 3600,
             "search_hours_per_run": search.mean() / 3600 if len(search) else np.nan,
-            "train_runs": int(g["role"].isin(["searched", "random"]).sum()), "train_hours": train.sum() / 3600,
+            "train_runs": int(g["role"].isin([Role.SEARCHED, Role.RANDOM]).sum()), "train_hours": train.sum() / 3600,
             "train_hours_per_run": train.mean() / 3600 if len(train) else np.nan,
             "devices": ", ".join(sorted(map(str, g["device"].dropna().unique()))) if "device" in g else "",
         })
@@ -461,7 +463,7 @@ def latency_rows(df: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
     data = usable(df, metric)
     if "latency_ms" not in data:
         return data.iloc[0:0].assign(latency_ms=pd.Series(dtype=float))
-    data = data[data["role"].isin(["searched", "random"]) & data["latency_ms"].notna()]
+    data = data[data["role"].isin([Role.SEARCHED, Role.RANDOM]) & data["latency_ms"].notna()]
     if "study" in data:
         data = data[data["study"].isna()]
     return data.assign(latency_ms=data["latency_ms"].astype(float))
@@ -488,6 +490,6 @@ def latency_table(df: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
                      "latency_max": latency.max(), "acc_per_latency_tau": tau})
     table = pd.DataFrame(rows, columns=LATENCY_COLUMNS)
     # searched methods first, their random baseline after them, within each dataset
-    order = table["role"].map({"searched": 0, "random": 1})
+    order = table["role"].map({Role.SEARCHED: 0, Role.RANDOM: 1})
     return (table.assign(_order=order).sort_values(["origin", "dataset", "space", "_order", "method"])
             .drop(columns="_order").reset_index(drop=True))

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from nni_nas_bench.contract import Role
+
 _SCHEMA = """
 CREATE TABLE ExperimentProfile (params text, id text, execDuration integer, startTime integer, endTime integer,
     logDir text, nextSequenceId integer, revision integer);
@@ -175,16 +177,16 @@ def make_benchmark(root: str | Path, *, seed: int = 0, datasets: Sequence[str] =
                 common = {"method": method, "dataset": dataset, "space": space_of[method], "space_args": {}}
                 genotype = _genotype(rng)
                 hours = float(rng.uniform(0.5, 1.5)) * (4 if method == "enas" else 1)
-                b.add(exp, {**common, "role": "search", "search_seed": run, "genotype": genotype,
+                b.add(exp, {**common, "role": Role.SEARCH.value, "search_seed": run, "genotype": genotype,
                             "protocol": _protocol("search", epochs=epochs, seed=run)},
                       base.get(dataset, 80) - 5 + rng.normal(0, 1), seconds=hours * 3600,
                       extra_final={"search_seconds": hours * 3600})
-                b.add(exp, {**common, "role": "searched", "search_seed": run, "genotype": genotype,
+                b.add(exp, {**common, "role": Role.SEARCHED.value, "search_seed": run, "genotype": genotype,
                             "source_trial": f"{exp}/search/{run}", "protocol": _protocol(epochs=epochs)},
                       base.get(dataset, 80) + shift + rng.normal(0, 0.3), seconds=float(rng.uniform(20, 30)) * 3600)
             for k in range(runs):
                 b.add(f"random-{space_of[method]}-{dataset}",
-                      {"role": "random", "method": "random", "dataset": dataset, "space": space_of[method],
+                      {"role": Role.RANDOM.value, "method": "random", "dataset": dataset, "space": space_of[method],
                        "space_args": {}, "arch_index": k, "arch_seed": 1, "genotype": _genotype(rng),
                        "protocol": _protocol(epochs=epochs)},
                       base.get(dataset, 80) + rng.normal(0, 0.4), seconds=float(rng.uniform(20, 30)) * 3600)
@@ -197,7 +199,7 @@ def make_benchmark(root: str | Path, *, seed: int = 0, datasets: Sequence[str] =
                   space_args: dict[str, Any] | None = None) -> None:
             for k, g, q in archs:
                 b.add(f"ablation-{name}",
-                      {"role": "random", "method": "random", "dataset": dataset, "space": "darts",
+                      {"role": Role.RANDOM.value, "method": "random", "dataset": dataset, "space": "darts",
                        "space_args": space_args or {}, "arch_index": k, "arch_seed": 7, "genotype": g,
                        "protocol": protocol, "study": name, "variant": variant},
                       92 + gain + 0.5 * q + rng.normal(0, 0.3), seconds=3600.0)
@@ -214,7 +216,7 @@ def make_benchmark(root: str | Path, *, seed: int = 0, datasets: Sequence[str] =
             study("operations", op_set, _protocol(epochs=epochs), gain, {"op_set": op_set})
     first = next(iter(b.experiments))
     for i in range(failed):
-        b.add(first, {"role": "random", "method": "random", "dataset": datasets[0], "space": "darts",
+        b.add(first, {"role": Role.RANDOM.value, "method": "random", "dataset": datasets[0], "space": "darts",
                       "space_args": {}, "arch_index": 1000 + i, "arch_seed": 1, "genotype": _genotype(rng),
                       "protocol": _protocol(epochs=epochs)}, 0.0, seconds=0.0, status="FAILED")
     root = Path(root)
@@ -231,8 +233,8 @@ def make_large_db(path: str | Path, *, trials: int = 10_000, epochs: int = 600, 
     for i in range(trials):
         curve = np.round(10 + (finals[i] - 10) * (1 - np.exp(-4.0 * np.arange(1, epochs + 1) / epochs)), 3)
         curve[-1] = round(float(finals[i]), 3)
-        params = {"role": "random", "method": "random", "dataset": "cifar10", "space": "darts", "space_args": {},
-                  "arch_index": i, "arch_seed": 0, "genotype": f"g{i}", "protocol": protocol}
+        params = {"role": Role.RANDOM.value, "method": "random", "dataset": "cifar10", "space": "darts",
+                  "space_args": {}, "arch_index": i, "arch_seed": 0, "genotype": f"g{i}", "protocol": protocol}
         final = {"default": float(curve[-1]), "best_acc": float(curve.max()), "best_epoch": int(curve.argmax()) + 1,
                  "epochs": epochs, "params": 3.0, "flops": 500.0, "train_seconds": 36000.0, "device": "synthetic",
                  "code_version": "synthetic", **{k: v for k, v in params.items() if k != "protocol"},

@@ -74,8 +74,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from nni_nas_bench.contract import IDENTITY, read_parameters
 from nni_nas_bench.errors import NasBenchError
-from nni_nas_bench.provenance import PARAMETERS_LINE as _PARAMETERS_LINE
 
 COLUMNS = [
     "experiment_id", "trial_id", "status", "parameter_id", "role", "method", "dataset", "space", "space_args",
@@ -90,7 +90,6 @@ EXTRA_COLUMNS = [
     "candidate_index",
 ]
 ALL_COLUMNS = COLUMNS + EXTRA_COLUMNS
-_IDENTITY = ("role", "method", "dataset", "space", "genotype", "arch_index", "arch_seed")
 _ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 _FAILED = ("FAILED", "SYS_CANCELED")
 # Events that are not a trial's status: a user's cancel request (its USER_CANCELED follows) and NNI's note
@@ -222,30 +221,6 @@ def _curves(db: Path, conn: sqlite3.Connection) -> tuple[dict[str, list[float]],
     return curves, parameters
 
 
-def _own_parameters(experiment_dir: Path, trial_id: str) -> dict[str, Any] | None:
-    """The parameters a trial printed it runs (first lines of its trial.stdout, or of trial.log where NNI's
-    local service redirects a trial's prints once it imported nni).
-
-    With several trials at once NNI 3.0 can record another trial's parameters for a trial (#5726); a trial
-    that reported FINAL carries its identity in its metrics, and this line is what a FAILED one leaves.
-    Only the head of the file is read; a remote worker's logs are not in the local experiment folder.
-    """
-    for path in sorted(experiment_dir.glob(f"environments/*/trials/{trial_id}/trial.*")):
-        try:
-            with path.open("rb") as fh:
-                head = fh.read(65536).decode("utf-8", "replace")
-        except OSError:
-            continue
-        for line in head.splitlines():
-            if _PARAMETERS_LINE in line:
-                try:
-                    value = json.loads(line.split(_PARAMETERS_LINE, 1)[1])
-                except json.JSONDecodeError:
-                    return None
-                return value if isinstance(value, dict) else None
-    return None
-
-
 def _last_stderr_line(experiment_dir: Path, trial_id: str) -> str | None:
     """Why a trial did not finish, from its stderr, when the experiment folder was copied whole.
 
@@ -334,7 +309,7 @@ def _read_db(db: Path) -> pd.DataFrame:
     experiment_dir = db.parent.parent
     for row in trials.values():
         if "final" not in row:
-            row["own_parameters"] = _own_parameters(experiment_dir, row["trial_id"])
+            row["own_parameters"] = read_parameters(experiment_dir, row["trial_id"])
     rows = []
     for row in trials.values():
         row["curve"] = curves.get(row["trial_id"], [])
@@ -355,7 +330,8 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
     final = row.get("final", {})
     # A trial without a FINAL metric printed its own parameters (trial.stdout): truer than NNI's record.
     recorded = row.get("own_parameters") or row.get("recorded_parameters") or {}
-    identity = {k: final.get(k, recorded.get(k)) for k in _IDENTITY}
+    # Who the trial is: its own metrics first, else the parameters it printed, else NNI's record.
+    identity = {k: final.get(k, recorded.get(k)) for k in (*IDENTITY, "genotype")}
     protocol = final.get("protocol", recorded.get("protocol"))
     if isinstance(protocol, str):
         protocol = json.loads(protocol)
@@ -393,8 +369,6 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
         "recorded_parameters": recorded or None,
         "params_mismatch": mismatch,
         "origin": "nni",
-        "search_seed": final.get("search_seed", recorded.get("search_seed")),
-        "source_trial": final.get("source_trial", recorded.get("source_trial")),
         "search_seconds": final.get("search_seconds"),
         "epochs": final.get("epochs", len(row["curve"])),
         "layers": (protocol or {}).get("layers"),
@@ -404,9 +378,6 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
         "failed": status in _FAILED or (status == "SUCCEEDED" and not complete)
         or (status == "USER_CANCELED" and not row.get("user_cancel")),
         "error": None,
-        "study": final.get("study", recorded.get("study")),
-        "variant": final.get("variant", recorded.get("variant")),
-        "candidate_index": final.get("candidate_index", recorded.get("candidate_index")),
         "latency_ms": final.get("latency_ms"),
     }
 

@@ -45,8 +45,3 @@ def library_versions() -> dict[str, str]:
         pass
     return versions
 
-
-# The line a trial prints first: its parameters as JSON. NNI 3.0 may record another trial's parameters
-# for a trial (upstream #5726); a trial that fails never reports metrics, so this line in its trial.stdout
-# is how the analysis knows what it was (analysis/trial_db.py reads it).
-PARAMETERS_LINE = "nni-nas-bench: parameters "

@@ -19,11 +19,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from nni_nas_bench.contract import Role, identity
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.provenance import code_version
 
 REQUIRED = ("method", "dataset", "space", "search_seed")
-IDENTITY = ("role", "method", "dataset", "space", "search_seed", "study")
 
 
 def run_search(params: dict[str, Any], *, data_root: str | Path, device: str = "auto",
@@ -55,10 +55,9 @@ def run_search(params: dict[str, Any], *, data_root: str | Path, device: str = "
     log(f"search trial: {params['method']} seed {params['search_seed']} on {info.name}, {space}")
     result = strategy.search(space, data_root=data_root, dataset=info.name, device=device, output_dir=output_dir,
                              log=log, report_epoch=report_epoch)
-    identity = {k: params[k] for k in IDENTITY if k in params}
     return {
-        **identity,
-        "role": "search",
+        **identity(params),
+        "role": Role.SEARCH.value,
         "default": result.valid_acc,
         "genotype": result.genotype.to_text(),
         "search_seconds": result.search_seconds,

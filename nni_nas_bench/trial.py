@@ -28,15 +28,14 @@ from typing import Any, Callable
 
 import torch
 
+from nni_nas_bench.contract import Role, identity, parameters_line
 from nni_nas_bench.errors import ConfigError, NasBenchError, TrialFailedError
-from nni_nas_bench.provenance import PARAMETERS_LINE, code_version
+from nni_nas_bench.provenance import code_version
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.training.checkpoint import CheckpointStore, checkpoint_key, default_checkpoint_root
 from nni_nas_bench.training.trainer import resolve_device, train
 
 REQUIRED = ("dataset", "space", "genotype", "protocol")
-IDENTITY = ("role", "method", "dataset", "space", "arch_index", "arch_seed", "search_seed", "source_trial", "study",
-            "variant", "candidate_index")
 
 
 def default_data_root() -> Path:
@@ -72,7 +71,7 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
     log(f"  code {Path(__file__).resolve().parent}, data root {Path(data_root).resolve()}")
 
     # A multi-trial search's candidate is judged on the search split's validation half, never on the test set.
-    phase = "search" if params.get("role") == "candidate" else "final"
+    phase = "search" if params.get("role") == Role.CANDIDATE else "final"
     split = load_split(info.name, data_root, phase, seed=protocol.seed, subset=protocol.subset,
                        download=download)
     train_loader, eval_loader = make_loaders(
@@ -89,9 +88,8 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
         store = CheckpointStore(checkpoint_root, checkpoint_key(params, experiment_id))
     metrics = train(model, train_loader, eval_loader, protocol, image_size=info.image_size, device=device_,
                     report=report_epoch, checkpoint=store, log=log)
-    identity = {k: params[k] for k in IDENTITY if k in params}
     return {
-        **metrics, **identity, **hardware,
+        **metrics, **identity(params), **hardware,
         "genotype": genotype.to_text(),
         "train_seed": protocol.seed,
         "protocol_name": protocol.name,
@@ -170,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             raise ConfigError("not running inside NNI: pass --params JSON (see --help)")
         # First line of the trial log: what this trial really runs (the analysis reads it for failed trials).
-        print(PARAMETERS_LINE + json.dumps(params, sort_keys=True), flush=True)
+        print(parameters_line(params), flush=True)
         report_epoch = report_final = None
         if in_nni:
             import nni
@@ -183,12 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         data_root = args.data_root or default_data_root()
         if not args.download and not Path(data_root).is_dir():
             raise ConfigError(missing_data_root_message(data_root, from_flag=args.data_root is not None))
-        if params.get("tabular") is not None and params.get("role") != "search":
+        if params.get("tabular") is not None and params.get("role") != Role.SEARCH:
             # NAS-Bench-201 tabular mode: look the cell up in the table instead of training it.
             from nni_nas_bench.tabular.trial import run_tabular_trial
 
             metrics = run_tabular_trial(params, data_root=data_root)
-        elif params.get("role") == "search":
+        elif params.get("role") == Role.SEARCH:
             from nni_nas_bench.search_trial import run_search
 
             # A restarted search trial has a new id and output folder: its checkpoints are keyed by what it

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nni_nas_bench.contract import Role
 from nni_nas_bench.errors import ConfigError
 
 SEARCH_DATASETS = ("cifar10-valid", "cifar100", "ImageNet16-120")
@@ -203,7 +204,8 @@ def _trial_rows(runs: pd.DataFrame, datasets: Sequence[str], num_random: int, se
     from search_spaces import create_space
 
     space = create_space("nb201")
-    rows = [{"role": "searched", "method": r.method, "dataset": r.dataset, "space": "nb201", "genotype": r.arch,
+    rows = [{"role": Role.SEARCHED.value, "method": r.method, "dataset": r.dataset, "space": "nb201",
+             "genotype": r.arch,
              "search_seed": r.run, "final_acc": r.pick_test, "best_acc": r.pick_test, "arch_index": None,
              "search_seconds": r.search_seconds, "status": "SUCCEEDED", "complete": True, "failed": False,
              "origin": "tabular"} for r in runs.itertuples()]
@@ -212,7 +214,7 @@ def _trial_rows(runs: pd.DataFrame, datasets: Sequence[str], num_random: int, se
         rng = np.random.RandomState(seed)
         for k in range(num_random):
             arch = space.to_genotype(space.random_sample(rng))
-            rows.append({"role": "random", "method": "random", "dataset": dataset, "space": "nb201",
+            rows.append({"role": Role.RANDOM.value, "method": "random", "dataset": dataset, "space": "nb201",
                          "genotype": arch.to_text(), "arch_index": k, "arch_seed": seed,
                          "final_acc": float(table.test[table.index_of(arch)]), "status": "SUCCEEDED",
                          "complete": True, "failed": False, "origin": "tabular"})

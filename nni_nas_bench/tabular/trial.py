@@ -24,10 +24,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nni_nas_bench.contract import Role, identity
 from nni_nas_bench.errors import ConfigError
 
-IDENTITY = ("role", "method", "dataset", "space", "arch_index", "arch_seed", "search_seed", "source_trial",
-            "candidate_index", "study", "variant")
 SETTINGS = {"dataset": "cifar10-valid", "metric": "valid", "noise": True, "final_metric": "test", "source": "csv"}
 
 
@@ -56,7 +55,7 @@ def run_tabular_trial(params: dict[str, Any], *, data_root: str | Path | None = 
         raise ConfigError(f"tabular trial parameters miss 'genotype'; got keys {sorted(params)}")
     space = create_space("nb201")
     arch = space.parse(params["genotype"])
-    candidate = params.get("role") == "candidate"
+    candidate = params.get("role") == Role.CANDIDATE
     metric = settings["metric"] if candidate else settings["final_metric"]
     evaluator = TabularEvaluator(settings["dataset"], metric, noise=bool(settings["noise"]) and candidate,
                                  root=data_root, source=settings["source"])
@@ -64,11 +63,10 @@ def run_tabular_trial(params: dict[str, Any], *, data_root: str | Path | None = 
         evaluator.reset(derive_seed("tabular-trial", evaluator.dataset, params.get("search_seed"),
                                     params.get("candidate_index")) % 2**32)
     metrics = evaluator(space.to_sample(arch))
-    identity = {k: params[k] for k in IDENTITY if k in params}
     lookup = {"name": "nb201-table", "dataset": evaluator.dataset, "metric": metric,
               "noise": evaluator.noise, "source": settings["source"]}
     return {
-        **identity,
+        **identity(params),
         "default": metrics["default"],
         "test_acc": metrics["test_acc"],
         "nb201_index": metrics["index"],

@@ -27,6 +27,7 @@ import logging
 from collections import deque
 from typing import Any
 
+from nni_nas_bench.contract import Role
 from nni_nas_bench.errors import ConfigError, NasBenchError
 from nni_nas_bench.tuners.serving import ServingTuner
 from nni_nas_bench.tuners.validators import check_in_dispatcher
@@ -82,25 +83,25 @@ class BenchmarkTuner(ServingTuner):
 
     # ------------------------------------------------------------------------------ parameters
     def _search_params(self, i: int) -> dict[str, Any]:
-        return {**self._common("search"), "search_seed": self.search_seed + i, "search": self.search_settings}
+        return {**self._common(Role.SEARCH), "search_seed": self.search_seed + i, "search": self.search_settings}
 
     # ------------------------------------------------------------------------------ serving hooks
     def _next_trial(self, number: int) -> dict[str, Any] | None:
         params = self._ready.popleft() if self._ready else None
-        if params is not None and self.tabular is not None and params["role"] != "search":
+        if params is not None and self.tabular is not None and params["role"] != Role.SEARCH:
             params = {**params, "tabular": self.tabular}
         return params
 
     def _on_result(self, number: int, params: dict[str, Any], value: Any, trial_job_id: str | None) -> None:
         """A search's FINAL metric: its genotype becomes the next trial to serve."""
-        if params["role"] == "search" and number not in self._answered:
+        if params["role"] == Role.SEARCH and number not in self._answered:
             self._answered.add(number)
             self._ready.appendleft(self._from_search_metrics(params["search_seed"], value, trial_job_id))
 
     def _on_silent(self, silent: dict[int, dict[str, Any]]) -> None:
         """Searches that never reported failed: a stand-in trial records each."""
         for number, params in silent.items():
-            if params["role"] == "search" and number not in self._answered:
+            if params["role"] == Role.SEARCH and number not in self._answered:
                 self._answered.add(number)
                 seed = params["search_seed"]
                 _logger.warning("search seed %s (trial %s) failed: a stand-in trial records it", seed, number)

@@ -28,20 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nni_nas_bench.contract import read_parameters, trial_key
 from nni_nas_bench.errors import ConfigError
 
 _VERSION = 1
 _ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 _NOT_STATUS = ("USER_TO_CANCEL", "ADD_RESUMED")
-_IDENTITY = ("role", "search_seed", "candidate_index", "arch_index", "variant")
-
-
-def trial_key(params: Any) -> str | None:
-    """Which trial of the experiment ``params`` (parameters or a trial's own FINAL metrics) are: role and
-    seeds/indices, unique among the trials of one serving tuner. None when they name no role."""
-    if not isinstance(params, dict) or not isinstance(params.get("role"), str):
-        return None
-    return "/".join(str(params.get(name)) for name in _IDENTITY)
+__all__ = ["Journal", "TrialRecord", "normalized", "read_trial_record", "reported_key", "trial_key"]
 
 
 def reported_key(recorded: Any, metrics: Any) -> str | None:
@@ -124,7 +117,7 @@ class TrialRecord:
 
     def ended(self) -> set[str]:
         """Trial keys of the trials that ended: what each really ran, as far as known (reads trial logs)."""
-        keys = {trial_key(_own_parameters(self.experiment, job) or recorded) for job, recorded in self.silent.items()}
+        keys = {trial_key(read_parameters(self.experiment, job) or recorded) for job, recorded in self.silent.items()}
         return (keys | set(self.jobs)) - {None}
 
 
@@ -169,15 +162,6 @@ def read_trial_record(db: Path) -> TrialRecord | None:
     reported = {job for job, _ in finals}
     silent = {job: recorded.get(job, {}) for job, event in status.items() if event in _ENDED and job not in reported}
     return TrialRecord(len(recorded), rerun - {None}, len(silent), jobs, db.parent.parent, silent)
-
-
-def _own_parameters(experiment: Path, job: str) -> dict[str, Any] | None:
-    """What a trial that reported nothing printed it ran (its log's first line; #5726 makes the record unsure)."""
-    if not any(experiment.glob(f"environments/*/trials/{job}/trial.*")):
-        return None
-    from analysis.trial_db import _own_parameters as own  # the analysis's reader of that line; pandas: import late
-
-    return own(experiment, job)
 
 
 def _decoded(text: str, once: bool) -> dict[str, Any]:

@@ -38,6 +38,7 @@ import logging
 from collections import deque
 from typing import Any
 
+from nni_nas_bench.contract import Role
 from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.tuners.serving import ServingTuner
@@ -123,7 +124,7 @@ class MultiTrialTuner(ServingTuner):
     # ------------------------------------------------------------------------------ parameters
     def _candidate_params(self, i: int, sample: dict[str, Any]) -> dict[str, Any]:
         seed = self.search_seed + i
-        return {**self._common("candidate"), "space_args": self.candidate_space_args, "search_seed": seed,
+        return {**self._common(Role.CANDIDATE), "space_args": self.candidate_space_args, "search_seed": seed,
                 "candidate_index": self._asked[i],
                 "genotype": self.space.to_genotype(sample).to_text(),
                 "protocol": self.candidate_protocol.replace(seed=seed).to_dict()}

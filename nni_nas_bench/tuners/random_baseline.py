@@ -37,6 +37,7 @@ import numpy as np
 from nni import NoMoreTrialError
 from nni.tuner import Tuner
 
+from nni_nas_bench.contract import Role, TrialParams
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict, overlay
 from nni_nas_bench.tuners.validators import check_in_dispatcher, ends_dispatcher_on_error
@@ -52,11 +53,11 @@ def architecture_seed(seed: int, index: int) -> np.random.RandomState:
 
 
 def random_trial_parameters(space: Any, space_name: str, space_args: dict[str, Any], dataset: str, arch_seed: int,
-                            index: int, protocol: dict[str, Any]) -> dict[str, Any]:
+                            index: int, protocol: dict[str, Any]) -> TrialParams:
     """The parameters of random architecture ``index``: one definition for every tuner that trains them,
     so a benchmark experiment's random trials are, by construction, the random baseline's."""
     return {
-        "role": "random",
+        "role": Role.RANDOM.value,
         "method": "random",
         "dataset": dataset,
         "space": space_name,

@@ -83,6 +83,7 @@ from typing import Any, Callable
 from nni import NoMoreTrialError
 from nni.tuner import Tuner
 
+from nni_nas_bench.contract import Role, TrialParams
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.tuners.journal import Journal, TrialRecord, normalized, read_trial_record, reported_key, trial_key
@@ -216,8 +217,8 @@ class ServingTuner(Tuner):
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------ parameters
-    def _common(self, role: str) -> dict[str, Any]:
-        return {"role": role, "method": self.method, "dataset": self.dataset, "space": self.space_name,
+    def _common(self, role: Role) -> TrialParams:
+        return {"role": role.value, "method": self.method, "dataset": self.dataset, "space": self.space_name,
                 "space_args": self.space_args}
 
     def _random_params(self, k: int) -> dict[str, Any]:
@@ -227,7 +228,7 @@ class ServingTuner(Tuner):
                                        self.protocol)
 
     def _searched_params(self, search_seed: int, genotype: str, source_trial: str | None) -> dict[str, Any]:
-        params = {**self._common("searched"), "search_seed": search_seed, "genotype": genotype,
+        params = {**self._common(Role.SEARCHED), "search_seed": search_seed, "genotype": genotype,
                   "protocol": self.protocol}
         if source_trial is not None:
             params["source_trial"] = source_trial
@@ -235,7 +236,7 @@ class ServingTuner(Tuner):
 
     def _stand_in_params(self, search_seed: int, reason: str) -> dict[str, Any]:
         """A searched trial for a search that found nothing: the trial ends FAILED at once, naming why."""
-        return {**self._common("searched"), "search_seed": search_seed, "protocol": self.protocol,
+        return {**self._common(Role.SEARCHED), "search_seed": search_seed, "protocol": self.protocol,
                 "search_failed": reason}
 
     # ------------------------------------------------------------------------------ NNI callbacks
