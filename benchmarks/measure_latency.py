@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from nni_nas_bench.latency import measure_table
+    from nni_nas_bench.latency_measure import measure_table
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -38,14 +38,6 @@ from nni_nas_bench.training.trainer import resolve_device, train
 REQUIRED = ("dataset", "space", "genotype", "protocol")
 
 
-def default_data_root() -> Path:
-    """``$NNB_DATA_ROOT`` or ``~/.cache/nni_nas_bench/data`` (where ``download`` puts datasets)."""
-    from nni_nas_bench.data import DATA_ROOT_ENV
-
-    env = os.environ.get(DATA_ROOT_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "nni_nas_bench" / "data"
-
-
 def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "auto",
               checkpoint_root: str | Path | None = None, experiment_id: str | None = None,
               download: bool = False, report_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -178,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             # A benchmark tuner's stand-in for the final training of a search that failed: it ends FAILED
             # at once, so the experiment completes and the DB shows which search seed has no result.
             raise TrialFailedError(f"nothing to train: {params['search_failed']}")
+        from nni_nas_bench.data.lookup import default_data_root
+
         data_root = args.data_root or default_data_root()
         if not args.download and not Path(data_root).is_dir():
             raise ConfigError(missing_data_root_message(data_root, from_flag=args.data_root is not None))

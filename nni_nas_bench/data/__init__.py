@@ -18,7 +18,7 @@ from nni_nas_bench.data.cache import CACHE_ENV, default_cache_dir
 from nni_nas_bench.data.folder import Cutout, FolderDataset, eval_transform, train_transform
 from nni_nas_bench.data.gpu_loader import GpuBatchLoader
 from nni_nas_bench.data.loaders import DeviceDataLoader, Loader, make_loaders
-from nni_nas_bench.data.lookup import DATA_ROOT_ENV
+from nni_nas_bench.data.lookup import DATA_ROOT_ENV, default_data_root
 from nni_nas_bench.data.registry import (
     CIFAR10_CLASSES,
     CIFAR_MEAN,
@@ -52,6 +52,7 @@ __all__ = [
     "Split",
     "TensorSplit",
     "default_cache_dir",
+    "default_data_root",
     "eval_transform",
     "get_dataset_info",
     "load_split",

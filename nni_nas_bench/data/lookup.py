@@ -7,6 +7,7 @@ as the first library error met on the way.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,14 @@ from nni_nas_bench.data.registry import DatasetInfo
 from nni_nas_bench.errors import DatasetNotFoundError
 
 DATA_ROOT_ENV = "NNB_DATA_ROOT"
+
+
+def default_data_root() -> Path:
+    """``$NNB_DATA_ROOT`` or ``~/.cache/nni_nas_bench/data``: the data root of a trial run without
+    ``--data-root`` (where ``download`` puts datasets), and the folder the NAS-Bench-201 tables are looked
+    for under."""
+    env = os.environ.get(DATA_ROOT_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "nni_nas_bench" / "data"
 
 
 @dataclass

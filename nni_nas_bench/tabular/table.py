@@ -67,7 +67,7 @@ def default_root() -> Path:
     env = os.environ.get(ROOT_ENV)
     if env:
         return Path(env)
-    from nni_nas_bench.trial import default_data_root
+    from nni_nas_bench.data.lookup import default_data_root
 
     return default_data_root() / TABLE_DIR
 
