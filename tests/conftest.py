@@ -19,6 +19,44 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 CIFAR10_JPEG = SHARED_DATA / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
+# With NNB_REQUIRE_DATA=1 (CI, .ci/run) a test that skips because shared data is missing fails instead:
+# a CI machine without ../shared/data would otherwise pass while running none of the real-data tests.
+REQUIRE_DATA_ENV = "NNB_REQUIRE_DATA"
+# Per-test limit of end-to-end tests (marked slow), above pyproject's 900 s for the others: one nnictl run
+# may wait 600 s for DONE after 120 s to create and before 120 s to stop, and some tests run two; the
+# runner's own timeout fires first and prints the trial logs, this one catches a hang anywhere else.
+E2E_TIMEOUT_S = 1500
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every slow (end-to-end) test its timeout, unless it sets its own with ``@pytest.mark.timeout``."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
+
+
+def _missing_data(report: pytest.TestReport) -> str | None:
+    """The skip reason of a test skipped because data under the shared data folder is missing, else None.
+
+    Tests say which file or folder they miss in the reason (``skipif(not X.exists(), reason=f"... {X}")``),
+    so a reason naming a path under SHARED_DATA is a missing-data skip; other skips (no chromium, no sshd,
+    an optional package) stay skips.
+    """
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason if str(SHARED_DATA) in reason else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Under NNB_REQUIRE_DATA=1, a skip for missing shared data becomes a failure that says what to do."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get(REQUIRE_DATA_ENV) == "1" and not hasattr(report, "wasxfail"):
+        reason = _missing_data(report)
+        if reason is not None:
+            report.outcome = "failed"
+            report.longrepr = (f"{REQUIRE_DATA_ENV}=1 but this test's data is missing ({reason}): put the shared "
+                               f"data at {SHARED_DATA} (see its README), or unset {REQUIRE_DATA_ENV} to skip")
 
 
 @pytest.fixture(autouse=True)

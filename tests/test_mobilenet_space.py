@@ -82,7 +82,7 @@ def test_latency_of_a_known_architecture_is_the_hand_sum(tmp_path: Path) -> None
     assert load_latency_table(plain).fixed_ms == PIXEL1_FIXED_MS and load_latency_table(plain).skip_ms == 0.7
 
 
-@pytest.mark.skipif(not PIXEL1_TABLE.is_file(), reason="the shared Pixel-1 table is not on this machine")
+@pytest.mark.skipif(not PIXEL1_TABLE.is_file(), reason=f"the shared Pixel-1 table is missing: {PIXEL1_TABLE}")
 def test_pixel1_table_hand_sum() -> None:
     space = create_space("mobilenet_sp")  # default: the Pixel-1 table
     raw = json.loads(PIXEL1_TABLE.read_text())
