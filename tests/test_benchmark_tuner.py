@@ -129,4 +129,4 @@ def test_a_search_reporting_garbage_gets_a_stand_in() -> None:
 ])
 def test_bad_class_args(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        _tuner(**kwargs)
+        assert _tuner(**kwargs).num_trials  # built in a thread: num_trials (as every callback) raises its error

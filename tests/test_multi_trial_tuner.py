@@ -162,7 +162,7 @@ def test_benchmark_tuner_refuses_multi_trial_methods() -> None:
     from nni_nas_bench.tuners import BenchmarkTuner
 
     with pytest.raises(ConfigError, match=r"use nni_nas_bench\.tuners\.MultiTrialTuner"):
-        BenchmarkTuner(method="random_search", dataset="cifar10")
+        assert BenchmarkTuner(method="random_search", dataset="cifar10").num_trials  # raises the build's error
 
 
 def test_yaml_max_trial_number_must_be_exact(tmp_path: Any) -> None:

@@ -54,10 +54,21 @@ class BenchmarkTuner(ServingTuner):
                  arch_seed: int = 0, space: str = "darts", space_args: dict[str, Any] | None = None,
                  search: dict[str, Any] | None = None, protocol: Any = "darts", train_seed: int | None = None,
                  tabular: dict[str, Any] | None = None):
+        super().__init__()
+        # The space and the strategy import torch: built in a thread, so that NNI's dispatcher connects within
+        # the manager's 10 s (see nni_nas_bench.tuners.serving; benchmarks/tuner_connect.py measures it).
+        self._build_in_background(lambda: self._build(
+            method, dataset, num_searches, num_random, search_seed, arch_seed, space, space_args, search, protocol,
+            train_seed, tabular))
+        check_in_dispatcher(self)  # under nnictl: maxTrialNumber and GPU settings too; a build error ends it
+
+    def _build(self, method: str, dataset: str, num_searches: int, num_random: int, search_seed: int, arch_seed: int,
+               space: str, space_args: dict[str, Any] | None, search: dict[str, Any] | None, protocol: Any,
+               train_seed: int | None, tabular: dict[str, Any] | None) -> None:
+        """Validate every classArg (a bad YAML fails at the first request, before any trial) and queue the
+        searches and random trials."""
         from nni_nas_bench.strategies import create_strategy
 
-        # Everything is validated here, so a bad YAML fails when the experiment starts, not in a trial.
-        super().__init__()
         self._setup(method, dataset, num_searches, num_random, search_seed, arch_seed, space, space_args, protocol,
                     train_seed)
         self.search_settings = dict(search or {})
@@ -74,11 +85,11 @@ class BenchmarkTuner(ServingTuner):
         if tabular is not None and not isinstance(tabular, dict):
             raise ConfigError(f"tabular must be a mapping of table settings, got {tabular!r}")
         self.tabular = tabular
-        check_in_dispatcher(self)  # under nnictl: maxTrialNumber and GPU settings too
 
     @property
     def num_trials(self) -> int:
         """Trials of the experiment: K searches + K final trainings + the random ones (= maxTrialNumber)."""
+        self._wait_built()
         return 2 * self.num_searches + self.num_random
 
     # ------------------------------------------------------------------------------ parameters
