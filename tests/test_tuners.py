@@ -70,4 +70,4 @@ def test_training_seed_variants() -> None:
 ])
 def test_bad_class_args(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        RandomBaselineTuner(dataset="cifar10", **kwargs)
+        assert RandomBaselineTuner(dataset="cifar10", **kwargs).num_trials  # built in a thread: raises its error

@@ -40,7 +40,7 @@ from nni.tuner import Tuner
 from nni_nas_bench.contract import Role, TrialParams
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict, overlay
-from nni_nas_bench.tuners.validators import check_in_dispatcher, ends_dispatcher_on_error
+from nni_nas_bench.tuners.validators import BuildsInBackground, check_in_dispatcher, ends_dispatcher_on_error
 
 _logger = logging.getLogger(__name__)
 _VARIANT_KEYS = ("name", "protocol", "space_args", "train_seed")
@@ -69,7 +69,7 @@ def random_trial_parameters(space: Any, space_name: str, space_args: dict[str, A
     }
 
 
-class RandomBaselineTuner(Tuner):
+class RandomBaselineTuner(BuildsInBackground, Tuner):
     """classArgs:
 
     - ``dataset``; ``num_archs`` (K, default 8); ``seed`` (architecture sampling seed);
@@ -87,10 +87,19 @@ class RandomBaselineTuner(Tuner):
                  space_args: dict[str, Any] | None = None, protocol: Any = "darts", seed: int = 0,
                  train_seed: int | None = None, variants: list[dict[str, Any]] | None = None,
                  study: str | None = None):
+        self._next = 0
+        # The dataset registry and the spaces import torch: built in a thread, so that NNI's dispatcher connects
+        # within the manager's 10 s (BuildsInBackground); a bad YAML still fails at start (check_in_dispatcher).
+        self._build_in_background(lambda: self._build(dataset, num_archs, space, space_args, protocol, seed,
+                                                      train_seed, variants, study))
+        check_in_dispatcher(self)  # under nnictl: maxTrialNumber and GPU settings too
+
+    def _build(self, dataset: str, num_archs: int, space: str, space_args: dict[str, Any] | None, protocol: Any,
+               seed: int, train_seed: int | None, variants: list[dict[str, Any]] | None, study: str | None) -> None:
+        """Validate every classArg and build the space of each variant."""
         from nni_nas_bench.data import get_dataset_info
         from search_spaces import create_space
 
-        # Everything is validated here, so a bad YAML fails when the experiment starts, not in trials.
         self.dataset = get_dataset_info(dataset).name
         if not isinstance(num_archs, int) or num_archs <= 0:
             raise ConfigError(f"num_archs must be a positive integer, got {num_archs!r}")
@@ -115,16 +124,16 @@ class RandomBaselineTuner(Tuner):
         names = [v["name"] for v in self.variants]
         if len(set(names)) != len(names):
             raise ConfigError(f"variant names must be distinct, got {names}")
-        self._next = 0
-        check_in_dispatcher(self)  # under nnictl: maxTrialNumber and GPU settings too
 
     @property
     def num_trials(self) -> int:
         """Trials this tuner submits: architectures × variants (set ``maxTrialNumber`` to at least this)."""
+        self._wait_built()
         return self.num_archs * len(self.variants)
 
     def trial_parameters(self, number: int) -> dict[str, Any]:
         """Parameters of trial ``number`` (architecture-major order), flat and readable in the web UI."""
+        self._wait_built()
         index, variant = divmod(number, len(self.variants))
         v = self.variants[variant]
         params = random_trial_parameters(v["space"], self.space_name, v["space_args"], self.dataset, self.seed, index,
@@ -190,6 +199,7 @@ class RandomBaselineTuner(Tuner):
 
     def trial_number(self, metrics: Any) -> int | None:
         """The trial number of a trial's own FINAL metrics (architecture index and variant name), if any."""
+        self._wait_built()
         if not isinstance(metrics, dict) or not isinstance(metrics.get("arch_index"), int):
             return None
         names = [v["name"] for v in self.variants]

@@ -88,7 +88,7 @@ from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.tuners.journal import Journal, TrialRecord, normalized, read_trial_record, reported_key, trial_key
 from nni_nas_bench.tuners.random_baseline import random_trial_parameters
-from nni_nas_bench.tuners.validators import ends_dispatcher_on_error
+from nni_nas_bench.tuners.validators import BuildsInBackground, ends_dispatcher_on_error
 
 _logger = logging.getLogger(__name__)
 SendTrial = Callable[[int, dict[str, Any]], None]
@@ -134,7 +134,7 @@ def count_arg(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-class ServingTuner(Tuner):
+class ServingTuner(BuildsInBackground, Tuner):
     """Base of tuners whose trials become ready over time (see the module docstring).
 
     Subclasses implement :meth:`_next_trial` (the parameters of trial number ``n``, or None when nothing
@@ -160,8 +160,6 @@ class ServingTuner(Tuner):
         self._lost: list[int] = []               # handed out, not re-run by NNI after a resume: served again
         self._owed: deque[int] = deque()         # requested parameter ids (this run) not served yet
         self._send: SendTrial | None = None
-        self._builder: threading.Thread | None = None
-        self._build_error: BaseException | None = None
         self._journal: Journal | None = None     # None: not opened yet, or no checkpoint folder
         self._journal_opened = False
         self._resumed = False                    # this run continues a journal
@@ -171,25 +169,6 @@ class ServingTuner(Tuner):
         self.extra_trials = _extra_trials(self.get_checkpoint_path(), type(self).__name__)
         self._rerun: set[int] = set()            # resumed run: trials pending at the stop (NNI re-runs them)
         self._replaying = False
-
-    def _build_in_background(self, build: Callable[[], None]) -> None:
-        """Run ``build`` (the heavy part of ``__init__``) in a thread; see the module docstring."""
-
-        def run() -> None:
-            try:
-                build()
-            except BaseException as exc:  # re-raised by _wait_built in the caller's thread
-                self._build_error = exc
-
-        self._builder = threading.Thread(target=run, name=f"{type(self).__name__} setup", daemon=True)
-        self._builder.start()
-
-    def _wait_built(self) -> None:
-        """Wait for :meth:`_build_in_background`'s work; raise its error, if any."""
-        if self._builder is not None:
-            self._builder.join()
-        if self._build_error is not None:
-            raise self._build_error
 
     def _setup(self, method: str, dataset: str, num_searches: int, num_random: int, search_seed: int,
                arch_seed: int, space: str, space_args: dict[str, Any] | None, protocol: Any,

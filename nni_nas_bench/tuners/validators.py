@@ -164,6 +164,38 @@ def check_in_dispatcher(tuner: Any) -> None:
     checks.join(timeout=max(0.0, CONNECT_BY - (time.time() - psutil.Process().create_time())))
 
 
+class BuildsInBackground:
+    """A tuner that builds its heavy part (a space, strategies: torch, ``nni.nas``) in a thread.
+
+    NNI's dispatcher builds the tuner before it connects, and the manager allows 10 s from the process's
+    start (``benchmarks/tuner_connect.py``): the constructor starts the build and returns. Every NNI callback
+    and ``num_trials`` call :meth:`_wait_built` first, which re-raises the build's error, so a bad classArg
+    still fails at the first request (and :func:`check_in_dispatcher` ends the dispatcher on it at start).
+    """
+
+    _builder: threading.Thread | None = None
+    _build_error: BaseException | None = None
+
+    def _build_in_background(self, build: Callable[[], None]) -> None:
+        """Run ``build`` (the heavy part of ``__init__``) in a thread."""
+
+        def run() -> None:
+            try:
+                build()
+            except BaseException as exc:  # re-raised by _wait_built in the caller's thread
+                self._build_error = exc
+
+        self._builder = threading.Thread(target=run, name=f"{type(self).__name__} setup", daemon=True)
+        self._builder.start()
+
+    def _wait_built(self) -> None:
+        """Wait for :meth:`_build_in_background`'s work; raise its error, if any."""
+        if self._builder is not None:
+            self._builder.join()
+        if self._build_error is not None:
+            raise self._build_error
+
+
 CallbackT = TypeVar("CallbackT", bound=Callable[..., Any])
 # The methods NNI's dispatcher calls: an error in one of them must end the experiment, not hang it.
 NNI_CALLBACKS = ("generate_multiple_parameters", "generate_parameters", "receive_trial_result", "trial_end",
