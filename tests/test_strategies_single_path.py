@@ -131,7 +131,7 @@ def test_higher_lambda_moves_thresholds_up_and_latency_down(space: object) -> No
         opt = strategy.make_optimizer(net)
         x, y = torch.randn(4, 3, 32, 32), torch.arange(4)
         for _ in range(3):
-            loss, _ = strategy.step_loss(net, table, net(x), y, in_warmup=False)
+            loss, _ = strategy.step_loss(net, table, net(x), y, runtime_lambda)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -389,15 +389,25 @@ class SinglePathStrategy(OneShotStrategy):
         """Steps with λ = 0 and indicator dropout: the reference's 6,255 of 10,008 (search_main.py:302)."""
         return round(self.warmup_fraction * total_steps)
 
+    def step_schedule(self, step: int, steps_per_epoch: float, total_steps: int) -> tuple[float, float, float]:
+        """(λ, indicator keep probability, lr) of training step ``step`` (0-based) of ``total_steps``.
+
+        Warm-up (step < warmup_steps): λ = 0 and keep = ``indicator_keep``; afterwards λ and keep 1
+        (nas_utils.py:53-68: 0.6, then 1e2, which TF-1 dropout turns into the identity).
+        """
+        in_warmup = step < self.warmup_steps(total_steps)
+        lr = exponential_lr(step, steps_per_epoch, self.initial_lr, self.lr_decay, self.lr_decay_epochs)
+        return (0.0, self.indicator_keep, lr) if in_warmup else (self.runtime_lambda, 1.0, lr)
+
     def step_loss(self, net: SinglePathSupernet, table: LatencyTable, logits: torch.Tensor, y: torch.Tensor,
-                  in_warmup: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, cross-entropy): CE with label smoothing + λ·1000·log R, λ = 0 in the warm-up
-        (search_main.py:329-338, nas_utils.py:62-68); L2 is the optimizer's."""
+                  runtime_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, cross-entropy): CE with label smoothing + λ·1000·log R (search_main.py:329-338), with the
+        step's λ (0 in the warm-up); L2 is the optimizer's."""
         ce = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
-        if in_warmup or self.runtime_lambda == 0:
+        if runtime_lambda == 0:
             return ce, ce
         runtime = net.latency(table, self.latency_form)
-        return ce + self.runtime_lambda * LATENCY_LOSS_SCALE * torch.log(runtime), ce
+        return ce + runtime_lambda * LATENCY_LOSS_SCALE * torch.log(runtime), ce
 
     def extra_repr(self) -> str:
         return f"epochs={self.epochs}, runtime_lambda={self.runtime_lambda}, channels={self.channels}, seed={self.seed}"
@@ -459,7 +469,8 @@ class SinglePathStrategy(OneShotStrategy):
         eval_protocol = Protocol(precision="fp32", channels_last=False)
         history: list[dict[str, Any]] = []
         steps_per_epoch = max(len(train_loader), 1)
-        warmup = self.warmup_steps(self.epochs * steps_per_epoch)
+        total_steps = self.epochs * steps_per_epoch
+        warmup = self.warmup_steps(total_steps)
         step = 0
         for epoch in range(self.epochs):
             train_loader.set_epoch(epoch)
@@ -470,13 +481,12 @@ class SinglePathStrategy(OneShotStrategy):
             seen = 0
             lr = self.initial_lr
             for x, y in train_loader:
-                in_warmup = step < warmup
-                lr = exponential_lr(step, steps_per_epoch, self.initial_lr, self.lr_decay, self.lr_decay_epochs)
+                runtime_lambda, keep_prob, lr = self.step_schedule(step, steps_per_epoch, total_steps)
                 for group in opt.param_groups:
                     group["lr"] = lr
-                net.set_indicator_keep(self.indicator_keep if in_warmup else 1.0)
+                net.set_indicator_keep(keep_prob)
                 logits = net(x)
-                loss, ce = self.step_loss(net, table, logits, y, in_warmup)
+                loss, ce = self.step_loss(net, table, logits, y, runtime_lambda)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if self.grad_clip > 0:
