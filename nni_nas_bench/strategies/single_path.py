@@ -35,7 +35,7 @@ sub-kernels get trained; afterwards full λ and no dropout. Weights and threshol
 one step per training batch (one-level), by TensorFlow-1 RMSProp (decay 0.9, momentum 0.9, ε 1e-3
 inside the square root, mean square starting at 1) with L2 1e-5 on every non-BN weight and on the
 thresholds; lr = 0.016 · batch / 256, × 0.97 every 2.4 epochs (staircase). Dropout 0.2 before the
-classifier. After every epoch the supernet is evaluated on the other half of the search split, and the
+classifier; BN momentum 0.01 (TF's 0.99) and ε 1e-3; TF's initialisers (convs N(0, 2/fan_out)). After every epoch the supernet is evaluated on the other half of the search split, and the
 epoch's thresholds, norms, architecture and latencies are logged and written to
 ``<output_dir>/single_path_search.json``.
 
@@ -177,7 +177,8 @@ class SinglePathSupernet(MobileNetChain):
     """The space's chain with a superkernel in every searched slot (all but the ends when ``fixed_ends``)."""
 
     def __init__(self, width_mult: float, num_classes: int, stem: str, *, fixed_ends: bool = True,
-                 mask_dropped: bool = False, head_dropout: float = 0.0):
+                 mask_dropped: bool = False, head_dropout: float = 0.0, bn_momentum: float | None = None,
+                 bn_eps: float | None = None):
         def make_layer(spec: LayerSpec, c_in: int, c_out: int, stride: int) -> nn.Module:
             if fixed_ends and spec.index in FIXED_END_OPS:
                 kernel, expansion = parse_op(FIXED_END_OPS[spec.index])
@@ -188,6 +189,11 @@ class SinglePathSupernet(MobileNetChain):
         self.drop_path_enabled = False
         self.head_dropout = head_dropout
         self.fixed = {i: op for i, op in FIXED_END_OPS.items()} if fixed_ends else {}
+        reference_init(self)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = m.momentum if bn_momentum is None else bn_momentum
+                m.eps = m.eps if bn_eps is None else bn_eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # dropout before the classifier (singlepath_supernet.py:435-437, rate 0.2 in supernet_macro.py:135)
@@ -251,6 +257,20 @@ class SinglePathSupernet(MobileNetChain):
                     row.update(t_skip=layer.t_skip.item(), norm_lower=norms["lower"])
                 rows.append(row)
         return rows
+
+
+def reference_init(net: nn.Module) -> None:
+    """The reference's initialisers (singlepath_supernet.py:46-88): every conv N(0, 2/fan_out) with TF's
+    fan_out = k·k·(out channels / groups) (k·k for a depthwise kernel; the superkernels set theirs), every
+    dense layer U(±1/sqrt(classes)) with zero bias."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+            nn.init.normal_(m.weight, std=math.sqrt(2.0 / fan_out))
+        elif isinstance(m, nn.Linear):
+            bound = 1.0 / math.sqrt(m.out_features)
+            nn.init.uniform_(m.weight, -bound, bound)
+            nn.init.zeros_(m.bias)
 
 
 class TFRMSprop(torch.optim.Optimizer):
@@ -322,6 +342,7 @@ class SinglePathStrategy(OneShotStrategy):
                  lr_decay: float = 0.97, lr_decay_epochs: float = 2.4, rms_decay: float = 0.9,
                  rms_momentum: float = 0.9, rms_eps: float = 1e-3, weight_decay: float = 1e-5,
                  label_smoothing: float = 0.1, head_dropout: float = 0.2, grad_clip: float = 0.0,
+                 bn_momentum: float = 0.01, bn_eps: float = 1e-3,
                  fixed_ends: bool = True, latency_form: str = "reference", mask_dropped: bool = False,
                  cutout: int = 0, subset: int | None = None, eval_batch_size: int = 256, seed: int = 0,
                  dataset: str | None = None, data_root: str | Path | None = None, device: str = "auto",
@@ -346,6 +367,9 @@ class SinglePathStrategy(OneShotStrategy):
         self.label_smoothing = _check_unit(m, "label_smoothing", label_smoothing, "0 .. 1")
         self.head_dropout = _check_unit(m, "head_dropout", head_dropout, "0 .. 1")
         self.grad_clip = check_number(m, "grad_clip", grad_clip)
+        self.bn_momentum = _check_unit(m, "bn_momentum", bn_momentum, "(0, 1] (PyTorch's convention: TF's 0.99 is "
+                                       "0.01)", open_low=True)
+        self.bn_eps = check_number(m, "bn_eps", bn_eps, minimum=1e-12)
         self.fixed_ends = _check_bool(m, "fixed_ends", fixed_ends)
         self.mask_dropped = _check_bool(m, "mask_dropped", mask_dropped)
         if latency_form not in LATENCY_FORMS:
@@ -364,7 +388,8 @@ class SinglePathStrategy(OneShotStrategy):
             "indicator_keep": self.indicator_keep, "base_lr": self.base_lr, "lr_decay": self.lr_decay,
             "lr_decay_epochs": self.lr_decay_epochs, "rms_decay": self.rms_decay, "rms_momentum": self.rms_momentum,
             "rms_eps": self.rms_eps, "weight_decay": self.weight_decay, "label_smoothing": self.label_smoothing,
-            "head_dropout": self.head_dropout, "grad_clip": self.grad_clip, "fixed_ends": self.fixed_ends,
+            "head_dropout": self.head_dropout, "grad_clip": self.grad_clip, "bn_momentum": self.bn_momentum,
+            "bn_eps": self.bn_eps, "fixed_ends": self.fixed_ends,
             "latency_form": self.latency_form, "mask_dropped": self.mask_dropped, "cutout": self.cutout,
             "subset": self.subset, "eval_batch_size": self.eval_batch_size, "seed": self.seed,
         }
@@ -376,7 +401,8 @@ class SinglePathStrategy(OneShotStrategy):
 
     def build_supernet(self, num_classes: int, stem: str) -> SinglePathSupernet:
         return SinglePathSupernet(width_multiplier(self.channels), num_classes, stem, fixed_ends=self.fixed_ends,
-                                  mask_dropped=self.mask_dropped, head_dropout=self.head_dropout)
+                                  mask_dropped=self.mask_dropped, head_dropout=self.head_dropout,
+                                  bn_momentum=self.bn_momentum, bn_eps=self.bn_eps)
 
     def make_optimizer(self, net: SinglePathSupernet) -> TFRMSprop:
         """One RMSProp over weights and thresholds (the reference's one ``optimizer.minimize(loss)``)."""

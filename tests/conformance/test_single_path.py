@@ -234,3 +234,20 @@ def test_reference_defaults_recorded_in_settings() -> None:
     assert (settings["lr_decay"], settings["lr_decay_epochs"], settings["label_smoothing"]) == (0.97, 2.4, 0.1)
     assert settings["fixed_ends"] is True and settings["latency_form"] == "reference"
     assert settings["mask_dropped"] is False and settings["grad_clip"] == 0.0
+    assert (settings["bn_momentum"], settings["bn_eps"], settings["head_dropout"]) == (0.01, 1e-3, 0.2)
+
+
+def test_batch_norm_and_initialisers() -> None:
+    """supernet_macro.py:133-134: batch_norm_momentum 0.99 (PyTorch momentum 0.01), epsilon 1e-3;
+    singlepath_supernet.py:46-88: convs N(0, 2/fan_out), fan_out = k·k·out (k·k for a depthwise kernel of
+    shape (k, k, C, 1)); dense U(±1/sqrt(classes))."""
+    _, net = tiny()
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(m.momentum == 0.01 and m.eps == 1e-3 for m in bns)
+    head = net.head[0].weight  # 1×1 conv to 1280
+    assert head.std().item() == pytest.approx(math.sqrt(2 / 1280), rel=0.05)
+    depthwise = net.layers[21].body[1][0].weight  # fixed layer's 3×3 depthwise
+    assert depthwise.std().item() == pytest.approx(math.sqrt(2 / 9), rel=0.05)
+    w = net.classifier.weight
+    assert w.abs().max().item() <= 1 / math.sqrt(10) and w.abs().max().item() > 0.9 / math.sqrt(10)
+    assert torch.count_nonzero(net.classifier.bias) == 0
