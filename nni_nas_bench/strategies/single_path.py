@@ -338,7 +338,7 @@ class SinglePathStrategy(OneShotStrategy):
     name = "single_path"
 
     def __init__(self, *, epochs: int = 8, batch_size: int = 64, channels: int = 32, runtime_lambda: float = 0.02,
-                 warmup_fraction: float = 6255 / 10008, indicator_keep: float = 0.6, base_lr: float = 0.016,
+                 warmup_fraction: float = 0.625, indicator_keep: float = 0.6, base_lr: float = 0.016,
                  lr_decay: float = 0.97, lr_decay_epochs: float = 2.4, rms_decay: float = 0.9,
                  rms_momentum: float = 0.9, rms_eps: float = 1e-3, weight_decay: float = 1e-5,
                  label_smoothing: float = 0.1, head_dropout: float = 0.2, grad_clip: float = 0.0,
