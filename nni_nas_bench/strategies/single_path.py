@@ -35,8 +35,9 @@ sub-kernels get trained; afterwards full λ and no dropout. Weights and threshol
 one step per training batch (one-level), by TensorFlow-1 RMSProp (decay 0.9, momentum 0.9, ε 1e-3
 inside the square root, mean square starting at 1) with L2 1e-5 on every non-BN weight and on the
 thresholds; lr = 0.016 · batch / 256, × 0.97 every 2.4 epochs (staircase). Dropout 0.2 before the
-classifier; BN momentum 0.01 (TF's 0.99) and ε 1e-3; TF's initialisers (convs N(0, 2/fan_out)). After every epoch the supernet is evaluated on the other half of the search split, and the
-epoch's thresholds, norms, architecture and latencies are logged and written to
+classifier; BN momentum 0.01 (TF's 0.99) and ε 1e-3; TF's initialisers (convs N(0, 2/fan_out)).
+After every epoch the supernet is evaluated on the other half of the search split, and the epoch's
+thresholds, norms, architecture and latencies are logged and written to
 ``<output_dir>/single_path_search.json``.
 
 ``mask_dropped=True`` (not the reference) also zeroes the dropped channels after the depthwise BN and
@@ -332,7 +333,9 @@ class SinglePathStrategy(OneShotStrategy):
 
     ``channels`` is the supernet's stem width (width multiplier channels/32). The result's
     ``alpha_history`` (the name is DARTS's result type's) holds one row per epoch with ``thresholds``
-    (per layer: thresholds and the norms compared with them), ``genotype`` and ``latency_ms``.
+    (per searched layer: thresholds and the norms compared with them), ``genotype``, ``latency_ms`` (the
+    space's table prediction), ``search_latency_ms`` (R of the loss, ``latency_form``) and ``warmup``.
+    Every default is the reference's (``docs/fidelity.md``, section ``single_path``).
     """
 
     name = "single_path"
