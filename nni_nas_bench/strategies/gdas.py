@@ -37,11 +37,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int, check_number
-from nni_nas_bench.strategies.darts import DartsStrategy, SearchRun
+from nni_nas_bench.strategies.darts import Batch, DartsStrategy, SearchRun
 from search_spaces.genotype import Genotype
 
 
@@ -113,6 +114,34 @@ class GdasStrategy(DartsStrategy):
         finally:
             net.sampler.greedy = False
         return super().evaluate_supernet(net, run)
+
+    def step(self, net: Any, weights: dict[str, torch.Tensor], train_batch: Batch, valid_batch: Batch | None,
+             lr: float, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer,
+             criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """One GDAS iteration: the w step on ``train_batch``, THEN the α step on ``valid_batch`` (skipped when
+        None), each forward with its own Gumbel sample (AutoDL's ``search_func``: the weights are updated
+        first, the α gradient is taken at the updated weights; DARTS's step is the other way round)."""
+        x, y = train_batch
+        alphas = net.arch_parameters()
+        for a in alphas:  # α gets no gradient from the training loss (its own step follows)
+            a.requires_grad_(False)
+        try:
+            logits = net(x)
+            loss = criterion(logits, y)
+            w_opt.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            for a in alphas:
+                a.requires_grad_(True)
+        if self.grad_clip > 0:
+            nn.utils.clip_grad_norm_(weights.values(), self.grad_clip)
+        w_opt.step()
+        if valid_batch is not None:
+            grads = self.alpha_gradient(net, weights, train_batch, valid_batch, lr, w_opt, criterion)
+            for a, g in zip(alphas, grads):
+                a.grad = g
+            a_opt.step()
+        return logits, loss
 
     def _search(self, run: SearchRun) -> tuple[Genotype, float]:
         net = self.build_supernet(run, layers=self.layers)
