@@ -5,8 +5,9 @@ Tiny supernets (4 channels, 3 cells, 8×8 images) and in-memory batches: each te
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
