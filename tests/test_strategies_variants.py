@@ -258,14 +258,14 @@ class _Killed(Exception):
 
 # name -> (n_nodes, settings, kill after this epoch, what the resumed run logs). DARTS, first order: the
 # momentum and Adam states, RNG and data order are what a resume must restore; PDARTS: a finished stage is
-# reloaded (its α decides the next stage's ops) and the next one trained; DARTS-PT (1 node: 4 edge
-# decisions, each followed by 1 fine-tune epoch): decisions live in the supernet's state, so reloaded
-# phases and re-measured decisions continue the selection where it stopped.
+# reloaded (its α decides the next stage's ops) and the next one trained; DARTS-PT (1 node: 2 decisions,
+# each of one normal and one reduction edge, in a tuning phase of 1·(2 − 1) + 1 = 2 epochs): decisions live in
+# the supernet's state, so the reloaded phase continues the selection where it stopped.
 RESUME_CASES = {
     "darts": (2, {"order": 1, "epochs": 3, "layers": 3}, 2, "resumed search after epoch 2"),
     "pdarts": (2, {"stage_epochs": 1, "weights_only_epochs": 0, "stage_layers": [3, 3], "keep_ops": [3],
                    "skip_dropout": [0.0, 0.4]}, 1, "resumed stage1 after epoch 1"),
-    "darts_pt": (1, {"epochs": 1, "layers": 3, "finetune_epochs": 1}, 3, "resumed finetune2 after epoch 1"),
+    "darts_pt": (1, {"epochs": 1, "layers": 3, "finetune_epochs": 1}, 2, "resumed tune after epoch 1"),
     # GDAS: the Gumbel noise comes from the checkpointed RNG, so the resumed run draws the same samples
     "gdas": (2, {"epochs": 3, "layers": 3}, 2, "resumed search after epoch 2"),
 }

@@ -14,8 +14,10 @@ the first epoch to ``tau_min`` = 0.1 in the last (the paper's values): early sam
 late ones follow α.
 
 Everything else is this project's DARTS, inherited (the supernet, data, optimizers, epoch loop, history,
-checkpoints): α steps on batches of the validation half and weight steps on the training half alternate,
-first order only (GDAS has no unrolled step). Evaluation after each epoch runs every edge's strongest op
+checkpoints), except the order within one iteration: as in AutoDL's ``search_func``
+(exps/NAS-Bench-201-algos/GDAS.py:49-69) the weights step first on a batch of the training half, then α
+steps on a batch of the validation half at the updated weights (:meth:`GdasStrategy.step`), first order only
+(GDAS has no unrolled step). Evaluation after each epoch runs every edge's strongest op
 (no noise), so the reported validation accuracy is that of the current argmax path on the shared
 weights. As for ENAS's sampled paths, the BN running statistics of weights trained on random paths
 describe none of them, so they are first re-estimated for that path on ``bn_calibration_batches``
@@ -25,10 +27,13 @@ the reported accuracy sat at chance on real CIFAR-10). The found cell is DARTS's
 torch RNG, which the per-epoch checkpoints save, so a resumed search draws the same samples as an
 uninterrupted one.
 
-SPEC has no GDAS protocol, so the defaults are DARTS's search protocol (50 epochs, batch 64, 16 channels,
-8 cells; w: SGD 0.025 cosine → 0.001, momentum 0.9, wd 3e-4, clip 5; α: Adam 3e-4, betas (0.5, 0.999),
-wd 1e-3) with GDAS's τ schedule (10 → 0.1) and 10 BN calibration batches; every one is a setting
-(``experiments/*/gdas.yml`` state theirs). It searches what DARTS searches: the DARTS cell spaces and NB201.
+AutoDL's DARTS-space run (scripts-search/NASNet-space-search-by-GDAS.sh) trains 250 epochs, batch 256,
+w: SGD Nesterov, wd 5e-4 (configs/search-opts/GDAS-NASNet-CIFAR.config). SPEC has no GDAS protocol, and
+the benchmark compares methods under one search protocol, so the defaults are DARTS's search protocol
+(50 epochs, batch 64, 16 channels, 8 cells; w: SGD 0.025 cosine → 0.001, momentum 0.9, wd 3e-4, clip 5;
+α: Adam 3e-4, betas (0.5, 0.999), wd 1e-3) with GDAS's τ schedule (10 → 0.1) and 10 BN calibration
+batches; all but Nesterov are settings (``experiments/*/gdas.yml`` state theirs; docs/fidelity.md lists
+the differences). It searches what DARTS searches: the DARTS cell spaces and NB201.
 """
 
 from __future__ import annotations
@@ -37,11 +42,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int, check_number
-from nni_nas_bench.strategies.darts import DartsStrategy, SearchRun
+from nni_nas_bench.strategies.darts import Batch, DartsStrategy, SearchRun
 from search_spaces.genotype import Genotype
 
 
@@ -113,6 +119,34 @@ class GdasStrategy(DartsStrategy):
         finally:
             net.sampler.greedy = False
         return super().evaluate_supernet(net, run)
+
+    def step(self, net: Any, weights: dict[str, torch.Tensor], train_batch: Batch, valid_batch: Batch | None,
+             lr: float, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer,
+             criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """One GDAS iteration: the w step on ``train_batch``, THEN the α step on ``valid_batch`` (skipped when
+        None), each forward with its own Gumbel sample (AutoDL's ``search_func``: the weights are updated
+        first, the α gradient is taken at the updated weights; DARTS's step is the other way round)."""
+        x, y = train_batch
+        alphas = net.arch_parameters()
+        for a in alphas:  # α gets no gradient from the training loss (its own step follows)
+            a.requires_grad_(False)
+        try:
+            logits = net(x)
+            loss = criterion(logits, y)
+            w_opt.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            for a in alphas:
+                a.requires_grad_(True)
+        if self.grad_clip > 0:
+            nn.utils.clip_grad_norm_(weights.values(), self.grad_clip)
+        w_opt.step()
+        if valid_batch is not None:
+            grads = self.alpha_gradient(net, weights, train_batch, valid_batch, lr, w_opt, criterion)
+            for a, g in zip(alphas, grads):
+                a.grad = g
+            a_opt.step()
+        return logits, loss
 
     def _search(self, run: SearchRun) -> tuple[Genotype, float]:
         net = self.build_supernet(run, layers=self.layers)
