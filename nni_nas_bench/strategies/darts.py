@@ -9,8 +9,9 @@ the weights w on a batch of the training half (SPEC: search trains on one half, 
   (momentum and weight decay included, ξ = the current weight learning rate), i.e.
   ∇α L_val(w', α) − ξ ∇²α,w L_train(w, α) · ∇w' L_val(w', α). The Hessian-vector product is the
   central finite difference (∇α L_train(w⁺) − ∇α L_train(w⁻)) / (2ε), w± = w ± ε v, ε = 0.01 / ‖v‖.
-  The original benchmark's code divided by 2 and multiplied by ε (SPEC "Known defects"); here the
-  division is by 2ε, and a test checks it against an exact autograd Hessian-vector product.
+  The benchmark's DARTS search (DARTS/architect.py line 108) divides by 2ε too; the copy in its
+  Augmentation/ folder divided by 2 and multiplied by ε (SPEC "Known defects"). A test checks the
+  division against an exact autograd Hessian-vector product.
 
 Defaults are SPEC's DARTS search protocol (CIFAR): 50 epochs, batch 64, 8 cells, 16 channels;
 w: SGD lr 0.025 cosine → 0.001 (per epoch), momentum 0.9, weight decay 3e-4, gradient clip 5;
@@ -400,7 +401,7 @@ class DartsStrategy(OneShotStrategy):
         rows: list[dict[str, Any]] = []
         start_epoch = self._resume(run, phase, net, w_opt, a_opt, rows)
         for epoch in range(start_epoch, epochs):
-            lr = cosine_lr(epoch + self.lr_epoch_offset, epochs, *(lr_range or (self.w_lr, self.w_lr_min)))
+            lr = self.epoch_lr(epoch, epochs, lr_range)
             for group in w_opt.param_groups:
                 group["lr"] = lr
             if before_epoch is not None:
@@ -444,6 +445,15 @@ class DartsStrategy(OneShotStrategy):
                 run.report_epoch({"default": valid_acc, "epoch": row["epoch"], "train_loss": train_loss,
                                   "train_acc": row["train_acc"], "lr": lr, "epoch_seconds": seconds})
         return rows
+
+    def epoch_lr(self, epoch: int, epochs: int, lr_range: tuple[float, float] | None = None) -> float:
+        """The weight learning rate of (0-based) ``epoch`` of a phase: cosine at ``epoch + lr_epoch_offset``.
+
+        Offset 1 is the reference scripts' ``scheduler.step()`` before each epoch (PyTorch ≤ 1.0's
+        ``get_lr``): epoch e trains at η(e + 1), so the first epoch is already below ``w_lr`` and the last
+        one trains at ``w_lr_min``.
+        """
+        return cosine_lr(epoch + self.lr_epoch_offset, epochs, *(lr_range or (self.w_lr, self.w_lr_min)))
 
     def evaluate_supernet(self, net: Any, run: SearchRun) -> float:
         """Accuracy (%) of the supernet on the validation half, in eval mode (GDAS first recalibrates its BN)."""
