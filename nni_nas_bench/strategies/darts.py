@@ -203,8 +203,8 @@ class DartsStrategy(OneShotStrategy):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "reference_defaults" not in cls.__dict__:
-            cls.reference_defaults = dict(DartsStrategy.EARLIER_DEFAULTS)
+        if "reference_defaults" not in cls.__dict__ and cls.reference_defaults is DartsStrategy.reference_defaults:
+            cls.reference_defaults = dict(DartsStrategy.EARLIER_DEFAULTS)  # (a subclass of CNAS keeps CNAS's)
 
     def __init__(self, *, order: int = 2, epochs: int = 50, batch_size: int = 64, layers: int = 8,
                  channels: int = 16, w_lr: float = 0.025, w_lr_min: float = 0.001, w_momentum: float = 0.9,
