@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from nni_nas_bench.data import get_dataset_info
+from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import create_strategy
 from nni_nas_bench.strategies.darts import SearchRun, cap_skip_connects
 from nni_nas_bench.yaml_file import read_yaml
@@ -193,3 +194,15 @@ def test_imagenet_search_stem_is_unchanged() -> None:
     convs = [m for m in stem if isinstance(m, nn.Conv2d)]
     assert [(c.out_channels, c.stride) for c in convs] == [(4, (2, 2)), (8, (2, 2)), (8, (2, 2))]
     assert all(m.affine for m in stem if isinstance(m, nn.BatchNorm2d))
+
+
+def test_bad_reference_settings_name_the_fix() -> None:
+    """The settings that switch between the benchmark's and quark0's rules reject other values clearly."""
+    with pytest.raises(ConfigError, match="edge_ranking must be 'raw'"):
+        create_strategy("darts", edge_ranking="max")
+    with pytest.raises(ConfigError, match="max_skip_connect must be"):
+        create_strategy("darts", max_skip_connect=-1)
+    with pytest.raises(ConfigError, match="lr_epoch_offset must be 0"):
+        create_strategy("darts", lr_epoch_offset=2)
+    with pytest.raises(ConfigError, match="genotype_at must be one of"):
+        create_strategy("cnas", genotype_at="best")
