@@ -28,7 +28,7 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 from torch import nn
@@ -50,13 +50,15 @@ def unused_nodes(edges: tuple[Edge, ...] | list[Edge]) -> tuple[int, ...]:
 
 def build_cell_network(genotype: Genotype, C: int = 36, num_classes: int = 10, layers: int = 20,
                        stem: str = "cifar", auxiliary: bool = False, cell_class: type[Cell] = Cell,
-                       channel_increment: int | None = None) -> CellNetwork:
+                       channel_increment: int | None = None,
+                       op_builder: Callable[[str, int, int], nn.Module] = build_op) -> CellNetwork:
     """The child network of a genotype: one registry op per edge, the genotype's concat as cell output.
 
     A node may read the same state twice (ENAS-style spaces): its two edges then get the genotype's two
     ops in order (the sum is symmetric, so which edge gets which op does not change the network).
     ``cell_class`` lets a space extend the cell (NSGA-Net's squeeze-excitation); ``channel_increment`` is
-    :class:`~search_spaces.cells.CellNetwork`'s width schedule.
+    :class:`~search_spaces.cells.CellNetwork`'s width schedule; ``op_builder(name, C, stride)`` builds each
+    edge's op (default: the registry's op; the DARTS space's ``pool_bn`` adds a BN behind pooling ops).
     """
 
     def make_cell(index: int, reduction: bool, reduction_prev: bool, C_pp: int, C_p: int, C_cur: int) -> Cell:
@@ -67,7 +69,7 @@ def build_cell_network(genotype: Genotype, C: int = 36, num_classes: int = 10, l
         def make_edge(node: int, src: int, stride: int) -> nn.Module:
             k = [i for i in (0, 1) if node_inputs[node][i] == src][taken[node, src]]
             taken[node, src] += 1
-            return build_op(edges[2 * node + k][0], C_cur, stride)
+            return op_builder(edges[2 * node + k][0], C_cur, stride)
 
         return cell_class(C_pp, C_p, C_cur, reduction, reduction_prev, node_inputs, concat, make_edge)
 

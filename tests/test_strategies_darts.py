@@ -225,7 +225,9 @@ def test_tiny_second_order_search_returns_a_valid_genotype(synthetic_root: Path,
     assert len(result.alpha_history) == 1 and epochs[0]["default"] == result.valid_acc
     saved = json.loads((tmp_path / RESULT_FILE).read_text())
     assert saved["settings"]["order"] == 2 and saved["candidate_ops"][0] == "none"
-    assert saved["epochs"][0]["genotype"] == result.genotype.to_text()
+    # the result is written on its own: the skip-connect cap may change the last epoch's genotype
+    assert saved["genotype"] == result.genotype.to_text()
+    space.parse(saved["epochs"][0]["genotype"])
     assert len(saved["epochs"][0]["alpha"]["normal"]) == 14
     assert strategy.state_dict()["result"]["genotype"] == result.genotype.to_text()
     assert any("darts epoch 1/1" in line for line in logs)

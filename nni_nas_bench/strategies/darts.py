@@ -9,13 +9,23 @@ the weights w on a batch of the training half (SPEC: search trains on one half, 
   (momentum and weight decay included, ξ = the current weight learning rate), i.e.
   ∇α L_val(w', α) − ξ ∇²α,w L_train(w, α) · ∇w' L_val(w', α). The Hessian-vector product is the
   central finite difference (∇α L_train(w⁺) − ∇α L_train(w⁻)) / (2ε), w± = w ± ε v, ε = 0.01 / ‖v‖.
-  The original benchmark's code divided by 2 and multiplied by ε (SPEC "Known defects"); here the
-  division is by 2ε, and a test checks it against an exact autograd Hessian-vector product.
+  The benchmark's DARTS search (DARTS/architect.py line 108) divides by 2ε too; the copy in its
+  Augmentation/ folder divided by 2 and multiplied by ε (SPEC "Known defects"). A test checks the
+  division against an exact autograd Hessian-vector product.
 
 Defaults are SPEC's DARTS search protocol (CIFAR): 50 epochs, batch 64, 8 cells, 16 channels;
 w: SGD lr 0.025 cosine → 0.001 (per epoch), momentum 0.9, weight decay 3e-4, gradient clip 5;
 α: Adam 3e-4, betas (0.5, 0.999), weight decay 1e-3. ``order`` defaults to 2: the benchmark's DARTS
 code (a fork of pt.darts) always ran the unrolled step.
+
+Where the benchmark's DARTS code (antoyang/NAS-Benchmark DARTS/, a fork of khanrc/pt.darts) differs from
+quark0's DARTS, a setting keeps both and defaults to the benchmark: ``edge_ranking`` ('raw': a node's two
+edges are the ones with the largest raw α, as DARTS/genotypes.py ``parse``; 'softmax': the largest
+softmax(α), quark0's rule); ``max_skip_connect`` (2: after the search, the normal cell's skip-dominated
+edges are cut to 2 by zeroing the weakest skip α, DARTS/search.py lines 112-133; None: no cap);
+``lr_epoch_offset`` (1: the scheduler is stepped at the start of each epoch, so epoch e trains at the
+cosine value of e + 1 and the last epoch at ``w_lr_min``; 0: epoch e at e). Variants built on this class
+keep the earlier behaviour (softmax, no cap, offset 0) unless they set :attr:`DartsStrategy.reference_defaults`.
 
 After every epoch the strategy evaluates the supernet on the validation half (without augmentation),
 derives the genotype, and appends α, the genotype and the epoch's numbers to ``alpha_history``, which
@@ -30,7 +40,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -41,7 +51,7 @@ from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
 from search_spaces.genotype import Genotype
-from search_spaces.supernet import EdgeOps
+from search_spaces.supernet import DartsSupernet, EdgeOps, derive_genotype, edge_offsets
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossAt = Callable[[dict[str, torch.Tensor], Batch], torch.Tensor]
@@ -117,6 +127,39 @@ def unrolled_alpha_gradient(loss_at: LossAt, weights: dict[str, torch.Tensor], a
     return [da - lr * h for da, h in zip(d_alpha, hvp)]
 
 
+def cap_skip_connects(alpha: torch.Tensor, candidate_ops: Sequence[str], limit: int) -> tuple[torch.Tensor, list[int]]:
+    """The benchmark DARTS's skip-connect cap: a copy of the normal cell's ``alpha`` and the rows it zeroed.
+
+    The rule of antoyang/NAS-Benchmark DARTS/search.py lines 112-131: count the edges (every edge of the
+    cell, not just the kept ones) whose largest raw α over *all* ops, ``none`` included, is skip_connect;
+    while more than ``limit`` remain, set the skip α of the one with the smallest skip α to 0 (the first
+    such edge in edge order on ties) and drop it from the count. The value is 0, not −∞: an edge whose
+    other α are all negative keeps its skip, as in the reference.
+    """
+    alpha = alpha.detach().clone()
+    if "skip_connect" not in candidate_ops:
+        return alpha, []
+    skip = list(candidate_ops).index("skip_connect")
+    rows = [r for r in range(alpha.shape[0]) if int(torch.argmax(alpha[r])) == skip]
+    zeroed = []
+    while len(rows) > limit:
+        weakest = min(rows, key=lambda r: (float(alpha[r, skip]), rows.index(r)))
+        alpha[weakest, skip] = 0.0
+        rows.remove(weakest)
+        zeroed.append(weakest)
+    return alpha, zeroed
+
+
+def raw_alpha_genotype(space: Any, alpha_normal: torch.Tensor, alpha_reduce: torch.Tensor) -> Genotype:
+    """The genotype that ranks edges by raw α (DARTS/genotypes.py ``parse`` of the benchmark).
+
+    Per node: each edge's op is its largest raw α other than ``none`` (as with softmax, which is monotone
+    within an edge), and the two edges kept are those with the largest such raw α. Softmax ranking
+    (quark0's) compares the edges' softmax weights instead, which normalise each edge by all its ops.
+    """
+    return derive_genotype(space, alpha_normal.detach(), alpha_reduce.detach())
+
+
 def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
     """Per-epoch cosine annealing from ``lr`` (epoch 0) towards ``lr_min`` (as DARTS steps it)."""
     return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs))
@@ -151,13 +194,26 @@ class DartsStrategy(OneShotStrategy):
     """
 
     name = "darts"
+    # The reference values of the settings where the benchmark's DARTS code and quark0's DARTS differ.
+    # A subclass that does not set its own gets EARLIER_DEFAULTS (see __init_subclass__), so the variants
+    # built on this class keep their behaviour until their own reference is checked.
+    reference_defaults: ClassVar[dict[str, Any]] = {"edge_ranking": "raw", "max_skip_connect": 2, "lr_epoch_offset": 1}
+    EARLIER_DEFAULTS: ClassVar[dict[str, Any]] = {"edge_ranking": "softmax", "max_skip_connect": None,
+                                                  "lr_epoch_offset": 0}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "reference_defaults" not in cls.__dict__ and cls.reference_defaults is DartsStrategy.reference_defaults:
+            cls.reference_defaults = dict(DartsStrategy.EARLIER_DEFAULTS)  # (a subclass of CNAS keeps CNAS's)
 
     def __init__(self, *, order: int = 2, epochs: int = 50, batch_size: int = 64, layers: int = 8,
                  channels: int = 16, w_lr: float = 0.025, w_lr_min: float = 0.001, w_momentum: float = 0.9,
                  w_weight_decay: float = 3e-4, grad_clip: float = 5.0, alpha_lr: float = 3e-4,
                  alpha_betas: Sequence[float] = (0.5, 0.999), alpha_weight_decay: float = 1e-3,
-                 unroll_r: float = 0.01, cutout: int = 0, subset: int | None = None, eval_batch_size: int = 256,
-                 seed: int = 0, dataset: str | None = None, data_root: str | Path | None = None,
+                 unroll_r: float = 0.01, edge_ranking: str | None = None,
+                 max_skip_connect: int | str | None = "reference", lr_epoch_offset: int | None = None,
+                 cutout: int = 0, subset: int | None = None, eval_batch_size: int = 256, seed: int = 0,
+                 dataset: str | None = None, data_root: str | Path | None = None,
                  device: str = "auto", output_dir: str | Path | None = None,
                  checkpoint_dir: str | Path | None = None):
         super().__init__()
@@ -183,9 +239,29 @@ class DartsStrategy(OneShotStrategy):
             raise ConfigError(f"darts.alpha_betas must be two numbers in [0, 1), got {alpha_betas!r}")
         self.alpha_betas = (float(betas[0]), float(betas[1]))
         self.unroll_r = check_number("darts", "unroll_r", unroll_r)
+        self._set_reference_settings(edge_ranking, max_skip_connect, lr_epoch_offset)
         self._set_common(cutout=cutout, subset=subset, seed=seed, dataset=dataset, data_root=data_root, device=device,
                          output_dir=output_dir)
         self.checkpoint_dir = checkpoint_dir  # per-epoch search checkpoints (None: none); not a setting
+
+    def _set_reference_settings(self, edge_ranking: str | None, max_skip_connect: int | str | None,
+                                lr_epoch_offset: int | None) -> None:
+        """The settings whose default is this method's reference value (:attr:`reference_defaults`)."""
+        ref = type(self).reference_defaults
+        self.edge_ranking = ref["edge_ranking"] if edge_ranking is None else edge_ranking
+        if self.edge_ranking not in ("raw", "softmax"):
+            raise ConfigError(f"{self.name}.edge_ranking must be 'raw' (the benchmark's DARTS) or 'softmax' "
+                              f"(quark0's DARTS), got {self.edge_ranking!r}")
+        cap = ref["max_skip_connect"] if max_skip_connect == "reference" else max_skip_connect
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
+            raise ConfigError(f"{self.name}.max_skip_connect must be a number of skip-connects >= 0 or null "
+                              f"(no cap), got {max_skip_connect!r}")
+        self.max_skip_connect = cap
+        offset = ref["lr_epoch_offset"] if lr_epoch_offset is None else lr_epoch_offset
+        if offset not in (0, 1) or isinstance(offset, bool):
+            raise ConfigError(f"{self.name}.lr_epoch_offset must be 0 (epoch e at cosine(e)) or 1 (the scheduler "
+                              f"stepped before each epoch: cosine(e + 1)), got {lr_epoch_offset!r}")
+        self.lr_epoch_offset = offset
 
     # ------------------------------------------------------------------------------- description
     @property
@@ -196,7 +272,8 @@ class DartsStrategy(OneShotStrategy):
             "channels": self.channels, "w_lr": self.w_lr, "w_lr_min": self.w_lr_min, "w_momentum": self.w_momentum,
             "w_weight_decay": self.w_weight_decay, "grad_clip": self.grad_clip, "alpha_lr": self.alpha_lr,
             "alpha_betas": list(self.alpha_betas), "alpha_weight_decay": self.alpha_weight_decay,
-            "unroll_r": self.unroll_r, "cutout": self.cutout, "subset": self.subset,
+            "unroll_r": self.unroll_r, "edge_ranking": self.edge_ranking, "max_skip_connect": self.max_skip_connect,
+            "lr_epoch_offset": self.lr_epoch_offset, "cutout": self.cutout, "subset": self.subset,
             "eval_batch_size": self.eval_batch_size, "seed": self.seed,
         }
 
@@ -244,15 +321,46 @@ class DartsStrategy(OneShotStrategy):
             torch.manual_seed(derive_seed("darts", "init", self.seed))
             genotype, valid_acc = self._search(run)
         self._result = SearchResult(genotype, valid_acc, time.perf_counter() - tic, run.history)
-        self._save(run)
+        self._save(run, genotype)
         log(f"{self.name}: {genotype} (valid acc {valid_acc:.2f}, {self._result.search_seconds:.0f}s)")
         return self._result
 
     def _search(self, run: SearchRun) -> tuple[Genotype, float]:
-        """The method proper (a subclass's hook): DARTS trains one supernet and reads the last genotype."""
+        """The method proper (a subclass's hook): DARTS trains one supernet and reads the last genotype.
+
+        With ``max_skip_connect`` the final genotype is read after the normal cell's skip cap
+        (:func:`cap_skip_connects`), as the benchmark's search writes it; the per-epoch history is uncapped.
+        """
         net = self.build_supernet(run, layers=self.layers)
         rows = self.train_supernet(net, run, epochs=self.epochs)
-        return run.space.parse(rows[-1]["genotype"]), rows[-1]["valid_acc"]
+        return self.final_genotype(net, run, rows[-1]["genotype"]), rows[-1]["valid_acc"]
+
+    def final_genotype(self, net: Any, run: SearchRun, last: str) -> Genotype:
+        """The last epoch's genotype ``last``, after the skip cap where it applies (DARTS cell supernets)."""
+        if self.max_skip_connect is None or hasattr(run.space, "build_supernet"):
+            return run.space.parse(last)  # NB201's supernet keeps every edge: no edges to cap
+        alpha, zeroed = cap_skip_connects(net.alpha_normal, run.space.candidate_ops, self.max_skip_connect)
+        if not zeroed:
+            return run.space.parse(last)
+        offsets = edge_offsets(int(run.space.n_nodes))
+        edges = [(node + 2, row - offsets[node]) for row in zeroed for node in range(len(offsets))
+                 if offsets[node] <= row < offsets[node] + node + 2]
+        run.log(f"{self.name}: normal cell capped at {self.max_skip_connect} skip-connects: skip α zeroed on "
+                f"edges (node, input) {edges}")
+        return self.genotype_of(net, alpha_normal=alpha)
+
+    def genotype_of(self, net: Any, alpha_normal: torch.Tensor | None = None) -> Genotype:
+        """The supernet's genotype with this strategy's ``edge_ranking`` (optionally with another normal α)."""
+        if alpha_normal is None and (self.edge_ranking == "softmax" or not isinstance(net, DartsSupernet)):
+            return net.genotype()  # NB201's supernet keeps every edge: the ranking does not matter there
+        normal = net.alpha_normal if alpha_normal is None else alpha_normal
+        reduce = net.alpha_reduce
+        if net._restricted:  # ops an edge does not hold never win (PDARTS-style pruned edges)
+            normal = normal.detach().masked_fill(~net.mask_normal, float("-inf"))
+            reduce = reduce.detach().masked_fill(~net.mask_reduce, float("-inf"))
+        if self.edge_ranking == "softmax":
+            return derive_genotype(net.space, torch.softmax(normal.detach(), -1), torch.softmax(reduce.detach(), -1))
+        return raw_alpha_genotype(net.space, normal, reduce)
 
     def build_supernet(self, run: SearchRun, *, layers: int, edge_ops: EdgeOps | None = None,
                        skip_dropout: bool = False, stage: int = 0) -> Any:
@@ -280,7 +388,7 @@ class DartsStrategy(OneShotStrategy):
         """Train ``net`` for ``epochs`` (α steps from epoch ``alpha_from`` on); return this phase's rows.
 
         Each epoch: the cosine learning rate of this phase (``lr_range`` = (start, end), default
-        (``w_lr``, ``w_lr_min``)), ``before_epoch(net, epoch)`` (a method's
+        (``w_lr``, ``w_lr_min``); epoch e at cosine(e + ``lr_epoch_offset``)), ``before_epoch(net, epoch)`` (a method's
         per-epoch schedule, e.g. PDARTS's skip dropout), α step and w step per batch, evaluation on the
         validation half, the genotype, one history row (appended to ``run.history`` and reported), the
         history JSON and, with a ``checkpoint_dir``, a checkpoint of the phase. A phase whose checkpoint
@@ -293,7 +401,7 @@ class DartsStrategy(OneShotStrategy):
         rows: list[dict[str, Any]] = []
         start_epoch = self._resume(run, phase, net, w_opt, a_opt, rows)
         for epoch in range(start_epoch, epochs):
-            lr = cosine_lr(epoch, epochs, *(lr_range or (self.w_lr, self.w_lr_min)))
+            lr = self.epoch_lr(epoch, epochs, lr_range)
             for group in w_opt.param_groups:
                 group["lr"] = lr
             if before_epoch is not None:
@@ -318,7 +426,7 @@ class DartsStrategy(OneShotStrategy):
                                        "diverged; lower w_lr or check the input data")
             valid_acc = self.evaluate_supernet(net, run)
             seconds = time.perf_counter() - start
-            genotype = net.genotype()
+            genotype = self.genotype_of(net)
             row = {
                 "epoch": len(run.history) + 1, "phase": phase, "phase_epoch": epoch + 1, "alpha_step": update_alpha,
                 "valid_acc": valid_acc, "train_acc": 100.0 * correct.item() / max(seen, 1),
@@ -337,6 +445,15 @@ class DartsStrategy(OneShotStrategy):
                 run.report_epoch({"default": valid_acc, "epoch": row["epoch"], "train_loss": train_loss,
                                   "train_acc": row["train_acc"], "lr": lr, "epoch_seconds": seconds})
         return rows
+
+    def epoch_lr(self, epoch: int, epochs: int, lr_range: tuple[float, float] | None = None) -> float:
+        """The weight learning rate of (0-based) ``epoch`` of a phase: cosine at ``epoch + lr_epoch_offset``.
+
+        Offset 1 is the reference scripts' ``scheduler.step()`` before each epoch (PyTorch ≤ 1.0's
+        ``get_lr``): epoch e trains at η(e + 1), so the first epoch is already below ``w_lr`` and the last
+        one trains at ``w_lr_min``.
+        """
+        return cosine_lr(epoch + self.lr_epoch_offset, epochs, *(lr_range or (self.w_lr, self.w_lr_min)))
 
     def evaluate_supernet(self, net: Any, run: SearchRun) -> float:
         """Accuracy (%) of the supernet on the validation half, in eval mode (GDAS first recalibrates its BN)."""
@@ -443,11 +560,16 @@ class DartsStrategy(OneShotStrategy):
                                        weight_decay=self.w_weight_decay, momentum=self.w_momentum,
                                        momentum_buffers=momentum_buffers, r=self.unroll_r)
 
-    def _save(self, run: SearchRun) -> None:
-        """Write the α history (and each epoch's genotype) to ``darts_search.json``."""
+    def _save(self, run: SearchRun, genotype: Genotype | None = None) -> None:
+        """Write the α history (and each epoch's genotype) to ``darts_search.json``; at the end, the result.
+
+        The result's ``genotype`` can differ from the last epoch's (DARTS's skip-connect cap, CNAS's
+        genotype of the last epoch's start), so it is written on its own.
+        """
+        result = {} if genotype is None else {"genotype": genotype.to_text()}
         self.write_trace(run.output_dir, RESULT_FILE, {"space": repr(run.space),
                                                        "candidate_ops": list(run.space.candidate_ops),
-                                                       "epochs": run.history})
+                                                       **result, "epochs": run.history})
 
 
 # --------------------------------------------------------------------------------------- data
