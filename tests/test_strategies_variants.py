@@ -18,7 +18,6 @@ from nni_nas_bench.strategies.darts_pt import select_inputs, select_op
 from nni_nas_bench.strategies.pdarts import limit_skip_connects, prune_edge_ops, skip_dropout_rate
 from nni_nas_bench.strategies.stacnas import DARTS_GROUPS, group_of, stage1_edge_ops, stage2_edge_ops
 from search_spaces import create_space
-from search_spaces.genotype import Genotype
 from search_spaces.supernet import DartsSupernet, MixedOp, edge_offsets, num_edges
 
 
