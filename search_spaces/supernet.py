@@ -90,8 +90,8 @@ class MixedOp(nn.Module):
     ``none`` contributes exactly zero, so it is not computed; its α still takes part in the softmax.
 
     ``columns[i]`` is the column of ``op_names[i]`` in the weight row (default: the i-th), so an edge
-    can mix a subset of the candidate ops. ``skip_dropout`` puts a dropout behind ``skip_connect``
-    (PDARTS regularises the parameter-free skip this way; its rate is set with :meth:`set_skip_dropout`).
+    can mix a subset of the candidate ops. ``skip_dropout`` puts a dropout behind an identity ``skip_connect``
+    (stride 1; PDARTS regularises the parameter-free skip this way; its rate is set with :meth:`set_skip_dropout`).
     """
 
     droppable = False  # see Cell: no DropPath inside the supernet
@@ -104,7 +104,9 @@ class MixedOp(nn.Module):
             op = build_op(name, C, stride, affine=False)
             if "pool" in name:
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
-            elif name == "skip_connect" and skip_dropout:
+            elif name == "skip_connect" and skip_dropout and stride == 1:
+                # only behind the identity: a strided skip is a FactorizedReduce (PDARTS's MixedOp checks
+                # isinstance(op, Identity)), and dropping it would regularise a parametric op
                 op = nn.Sequential(op, nn.Dropout(0.0))
             ops.append(op)
         self.ops = nn.ModuleList(ops)

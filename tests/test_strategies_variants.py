@@ -18,7 +18,6 @@ from nni_nas_bench.strategies.darts_pt import select_inputs, select_op
 from nni_nas_bench.strategies.pdarts import limit_skip_connects, prune_edge_ops, skip_dropout_rate
 from nni_nas_bench.strategies.stacnas import DARTS_GROUPS, group_of, stage1_edge_ops, stage2_edge_ops
 from search_spaces import create_space
-from search_spaces.genotype import Genotype
 from search_spaces.supernet import DartsSupernet, MixedOp, edge_offsets, num_edges
 
 
@@ -164,20 +163,22 @@ def test_stacnas_groups_and_edge_ops() -> None:
         group_of({"a": ["skip_connect"], "b": ["skip_connect"]})
     stage1 = stage1_edge_ops(space.candidate_ops, DARTS_GROUPS, num_edges(2))
     assert stage1["normal"][0] == ["max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3", "none"]
-    topology = Genotype(normal=[("sep_conv_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 1),
-                                ("dil_conv_3x3", 2)], normal_concat=range(2, 4),
-                        reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1), ("max_pool_3x3", 0),
-                                ("sep_conv_3x3", 2)], reduce_concat=range(2, 4))
-    stage2 = stage2_edge_ops(topology, DARTS_GROUPS, 2, space.candidate_ops)
-    assert stage2["normal"] == [["sep_conv_3x3", "sep_conv_5x5", "none"], ["max_pool_3x3", "avg_pool_3x3", "none"],
-                                ["none"], ["skip_connect", "none"], ["dil_conv_3x3", "dil_conv_5x5", "none"]]
-    # whatever α the stage-2 supernet ends with, its genotype keeps stage 1's topology and groups
+    # stage 2: every edge (none cut) mixes the group of its largest raw stage-1 α, plus none
+    alpha = torch.full((num_edges(2), len(space.candidate_ops)), float("-inf"))
+    reps = [space.candidate_ops.index(op) for op in stage1["normal"][0]]
+    alpha[:, reps] = torch.tensor([0.1, 0.2, 0.3, 0.4, 9.0])  # none strongest everywhere: never chosen
+    alpha[0, reps[2]], alpha[3, reps[0]], alpha[4, reps[1]] = 1.0, 1.0, 1.0
+    stage2 = stage2_edge_ops({"normal": alpha, "reduce": alpha}, space.candidate_ops, DARTS_GROUPS)
+    assert stage2["normal"] == [["sep_conv_3x3", "sep_conv_5x5", "none"], ["dil_conv_3x3", "dil_conv_5x5", "none"],
+                                ["dil_conv_3x3", "dil_conv_5x5", "none"], ["max_pool_3x3", "avg_pool_3x3", "none"],
+                                ["skip_connect", "none"]]
+    # whatever α the stage-2 supernet ends with, each genotype edge's op is of that edge's group
     net = DartsSupernet(space, C=4, layers=3, edge_ops=stage2, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         net.alpha_normal.normal_(0, 3, generator=torch.Generator().manual_seed(4))
     g = net.genotype()
-    assert [src for _, src in g.normal] == [0, 1, 1, 2]
-    assert [owner[op] for op, _ in g.normal] == ["separable", "pooling", "skip", "dilated"]
+    offsets = edge_offsets(2)
+    assert all(op in stage2["normal"][offsets[i // 2] + src] for i, (op, src) in enumerate(g.normal))
     with pytest.raises(ConfigError, match="non-empty op lists"):
         create_strategy("stacnas", groups={"x": []})
     s = create_strategy("stacnas")

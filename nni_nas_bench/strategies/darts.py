@@ -306,6 +306,7 @@ class DartsStrategy(OneShotStrategy):
         info, device_ = inputs.info, inputs.device
         tic = time.perf_counter()
         split = load_split(info.name, inputs.data_root, "search", seed=self.seed, subset=self.subset)
+        split = self.search_split(split)
         w_loader, eval_loader = make_loaders(split, batch_size=self.batch_size, device=device_, cutout=self.cutout,
                                              seed=derive_seed("darts", "w", self.seed),
                                              eval_batch_size=self.eval_batch_size)
@@ -324,6 +325,13 @@ class DartsStrategy(OneShotStrategy):
         self._save(run, genotype)
         log(f"{self.name}: {genotype} (valid acc {valid_acc:.2f}, {self._result.search_seconds:.0f}s)")
         return self._result
+
+    def search_split(self, split: Any) -> Any:
+        """The search split the loaders are built from (a variant's hook; DARTS: the 50/50 split as loaded).
+
+        StacNAS's one-level search trains on the whole training set: its train side is both halves.
+        """
+        return split
 
     def _search(self, run: SearchRun) -> tuple[Genotype, float]:
         """The method proper (a subclass's hook): DARTS trains one supernet and reads the last genotype.

@@ -1,10 +1,15 @@
 """PDARTS: progressive DARTS (Chen, Xie, Wu, Tian, ICCV 2019), as benchmarked by Yang et al. 2020.
 
-The search runs in stages whose supernets grow deeper while each edge mixes fewer ops (SPEC): 5, 11,
-then 17 cells; 8 ops per edge in stage 1, the 5 strongest of them in stage 2, the 3 strongest of those
-in stage 3, and one in the end. Each stage trains a fresh supernet (new weights, new α) over the ops that
-survived, first order, 25 epochs of which the first 10 update the weights only. A dropout behind every
-skip-connect keeps the parameter-free skip from winning early (0, 0.4, 0.7 by stage on CIFAR10;
+Reference: the benchmark's fork, antoyang/NAS-Benchmark ``PDARTS/train_search.py`` and its README's
+search commands (docs/fidelity.md lists every setting against it). The search runs in stages whose
+supernets grow deeper while each edge mixes fewer ops: 5, 11, then 17 cells on the CIFARs, 8, 8, 8 on
+the 224-px datasets (the README's ``--layers 8 --add_layers 0 --add_layers 0``; their experiment YAMLs
+set ``stage_layers``); 8 ops per edge in stage 1, the 5 strongest of them in stage 2, the 3 strongest of
+those in stage 3, and one in the end. Each stage trains a fresh supernet (new weights, new α) over the
+ops that survived, first order, 25 epochs of which the first 10 update the weights only, with cutout 16
+(the fork's ``--cutout`` is always on) and the α gradient clipped to norm 5 like the weights'. A dropout
+behind every identity skip-connect (not the strided FactorizedReduce of a reduction edge, as the fork's
+``isinstance(op, Identity)``) keeps the parameter-free skip from winning early (0, 0.4, 0.7 by stage;
 0.1, 0.2, 0.3 on CIFAR100); it decays within a stage (:func:`skip_dropout_rate`). The final normal cell
 keeps at most 2 skip-connects: the weakest skip is replaced by its edge's next-best op, and the node's
 inputs are re-derived, until the limit holds (:func:`limit_skip_connects`).
@@ -22,10 +27,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import register_strategy
-from nni_nas_bench.strategies.darts import DartsStrategy, SearchRun
+from nni_nas_bench.strategies.checks import check_number
+from nni_nas_bench.strategies.darts import Batch, DartsStrategy, SearchRun
 from search_spaces.genotype import Genotype
 from search_spaces.supernet import EdgeOps, derive_genotype, edge_offsets
 
@@ -57,6 +64,18 @@ def prune_edge_ops(edge_ops: EdgeOps, candidate_ops: Sequence[str], weights: dic
     return pruned
 
 
+def clip_total_norm(grads: Sequence[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
+    """``grads`` scaled as ``torch.nn.utils.clip_grad_norm_`` scales them: by max_norm / (‖g‖ + 1e-6) if below 1.
+
+    PDARTS clips the α gradient (both cells' α together) before each α step; ``max_norm`` <= 0 leaves it.
+    """
+    if max_norm <= 0:
+        return list(grads)
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach()) for g in grads]))
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    return [g * scale for g in grads]
+
+
 def limit_skip_connects(space: Any, normal: torch.Tensor, reduce: torch.Tensor, max_skip: int) -> Genotype:
     """DARTS's genotype of the final weights with at most ``max_skip`` skip-connects in the normal cell.
 
@@ -83,20 +102,22 @@ class PdartsStrategy(DartsStrategy):
     ``stage_layers``: cells per stage; ``keep_ops``: ops each edge keeps after every stage but the last
     (the last keeps one: the genotype); ``skip_dropout``: base skip-connect dropout per stage;
     ``stage_epochs`` per stage, of which the first ``weights_only_epochs`` skip the α step;
-    ``max_skip``: skip-connects allowed in the final normal cell. ``w_lr_min`` defaults to 0 (PDARTS's
-    code anneals the weights' learning rate to 0).
+    ``max_skip``: skip-connects allowed in the final normal cell; ``alpha_grad_clip``: the α gradient's
+    norm limit (0 = none). ``w_lr_min`` defaults to 0 (PDARTS's code anneals the weights' learning rate
+    to 0) and ``cutout`` to 16 (the benchmark's fork always searches with cutout 16).
     """
 
     def __init__(self, *, stage_epochs: int = 25, weights_only_epochs: int = 10,
                  stage_layers: Sequence[int] = (5, 11, 17), keep_ops: Sequence[int] = (5, 3),
                  skip_dropout: Sequence[float] = (0.0, 0.4, 0.7), skip_dropout_decay: float = 0.2, max_skip: int = 2,
                  order: int = 1, batch_size: int = 96, alpha_lr: float = 6e-4, w_lr_min: float = 0.0,
-                 **settings: Any):
+                 cutout: int = 16, alpha_grad_clip: float = 5.0, **settings: Any):
         layers = list(stage_layers)
         if not layers or any(isinstance(n, bool) or not isinstance(n, int) or n < 3 for n in layers):
             raise ConfigError(f"pdarts.stage_layers must be cell counts >= 3, one per stage, got {stage_layers!r}")
-        super().__init__(order=order, batch_size=batch_size, alpha_lr=alpha_lr, w_lr_min=w_lr_min,
+        super().__init__(order=order, batch_size=batch_size, alpha_lr=alpha_lr, w_lr_min=w_lr_min, cutout=cutout,
                          epochs=stage_epochs, layers=max(layers), **settings)
+        self.alpha_grad_clip = check_number("pdarts", "alpha_grad_clip", alpha_grad_clip)
         self.stage_layers = layers
         self.keep_ops = list(keep_ops)
         if len(self.keep_ops) != len(layers) - 1 or any(not isinstance(k, int) or k < 1 for k in self.keep_ops):
@@ -121,11 +142,18 @@ class PdartsStrategy(DartsStrategy):
         out = {k: v for k, v in super().settings.items() if k not in ("epochs", "layers")}
         return {**out, "stage_epochs": self.epochs, "weights_only_epochs": self.weights_only_epochs,
                 "stage_layers": self.stage_layers, "keep_ops": self.keep_ops, "skip_dropout": self.skip_dropout,
-                "skip_dropout_decay": self.skip_dropout_decay, "max_skip": self.max_skip}
+                "skip_dropout_decay": self.skip_dropout_decay, "max_skip": self.max_skip,
+                "alpha_grad_clip": self.alpha_grad_clip}
 
     def extra_repr(self) -> str:
         return (f"stages={self.stage_layers}, keep_ops={self.keep_ops}, skip_dropout={self.skip_dropout}, "
                 f"stage_epochs={self.epochs}, channels={self.channels}, batch_size={self.batch_size}, seed={self.seed}")
+
+    def alpha_gradient(self, net: Any, weights: dict[str, torch.Tensor], train_batch: Batch, valid_batch: Batch,
+                       lr: float, w_opt: torch.optim.Optimizer, criterion: nn.Module) -> list[torch.Tensor]:
+        """DARTS's α gradient, clipped to ``alpha_grad_clip`` (PDARTS clips it before ``optimizer_a.step()``)."""
+        grads = super().alpha_gradient(net, weights, train_batch, valid_batch, lr, w_opt, criterion)
+        return clip_total_norm(grads, self.alpha_grad_clip)
 
     def _search(self, run: SearchRun) -> tuple[Genotype, float]:
         if "skip_connect" not in run.space.candidate_ops:
