@@ -11,8 +11,11 @@ Decisions made here, with the facts behind them:
   example likewise gives each of a node's two branches its own one-of-all-earlier-states input
   choice); the space that was searched therefore contains such nodes, and a uniform sampler must
   produce them.
-- The cell output concatenates the nodes that no other node of the cell reads (ENAS's rule; the last
-  node is never read, so the output is never empty). The cell inputs are not part of it.
+- The cell output concatenates every state that no node of the cell reads, the two cell inputs included
+  (ENAS counts the uses of all ``num_cells + 2`` states: melodyguan/enas ``src/cifar10/micro_child.py``
+  ``_enas_layer`` and ``_fixed_layer``/``_fixed_combine``; the last node is never read, so the output is
+  never empty). In a reduction cell an unused cell input is halved by a factorised reduction first
+  (``_fixed_combine``).
 - ``identity`` is ENAS's name for the skip connection (a factorised reduction on stride-2 edges).
 
 Labels: ``normal/input_2_0``, ``normal/input_2_1``, ``normal/op_2_0``, ``normal/op_2_1``, … (nodes
@@ -27,11 +30,12 @@ from search_spaces.cell_space import CellSpaceBase
 
 
 class EnasCellSpace(CellSpaceBase):
-    """ENAS micro: independent inputs from any earlier state, output = unused nodes, ENAS's five ops."""
+    """ENAS micro: independent inputs from any earlier state, output = unused states, ENAS's five ops."""
 
     name = "enas"
     input_pairs = False
     concat_unused = True
+    concat_unused_inputs = True
 
     def __init__(self, op_set: str = "enas", n_nodes: int = 5):
         super().__init__(op_set, n_nodes)
