@@ -43,7 +43,7 @@ TINY: dict[str, dict[str, Any]] = {
                               **_DATA, "subset": 2}},
     "enas": {"space": ("enas", {}),
              "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "controller_steps": 2,
-                          "final_samples": 2, "bn_calibration_batches": 2, **_DATA}},
+                          "controller_aggregate": 1, "final_samples": 2, "bn_calibration_batches": 2, **_DATA}},
     "manas": {"space": ("darts", {}),
               "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "bn_calibration_batches": 2,
                            **_DATA}},

@@ -129,7 +129,7 @@ def test_nao_gradient_steps_propose_new_architectures(synthetic_root: Path) -> N
 
 # ----------------------------------------------------------------- seeds, search trial, output
 @pytest.mark.parametrize("name, space, extra", [
-    ("enas", "enas", {"controller_steps": 2, "final_samples": 2}),
+    ("enas", "enas", {"controller_steps": 2, "controller_aggregate": 1, "final_samples": 2}),
     ("manas", "darts", {}),
 ])
 def test_seeded_searches_are_reproducible(name: str, space: str, extra: dict, synthetic_root: Path,
