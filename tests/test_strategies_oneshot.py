@@ -49,7 +49,7 @@ TINY: dict[str, dict[str, Any]] = {
                            **_DATA}},
     "nao": {"space": ("nao", {}),
             "settings": {"epochs": 1, "layers": 3, "channels": 4, "batch_size": 20, "iterations": 1, "seed_archs": 6,
-                         "new_archs": 3, "top_k": 3, "controller_epochs": 3, "final_candidates": 2,
+                         "new_archs": 3, "random_archs": 2, "top_k": 3, "controller_epochs": 3, "final_candidates": 2,
                          "bn_calibration_batches": 2, **_DATA}},
     # the Pixel-1 latency table of ../shared/data (the space's default); a chain of 22 layers, not cells
     "single_path": {"space": ("mobilenet_sp", {}),

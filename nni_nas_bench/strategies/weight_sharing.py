@@ -133,6 +133,7 @@ class WeightSharingStrategy(OneShotStrategy):
 
     name = "weight_sharing"
     plain_valid_batches = False  # True: search() also builds ctx.plain_stream (see SearchContext)
+    plain_batch_size: int | None = None  # its batch size; None = batch_size
 
     def __init__(self, *, epochs: int, batch_size: int, layers: int, channels: int, w_lr: float, w_lr_min: float,
                  w_momentum: float = 0.9, w_nesterov: bool = False, w_weight_decay: float = 3e-4,
@@ -227,8 +228,9 @@ class WeightSharingStrategy(OneShotStrategy):
             ctx = SearchContext(space, net, device_, train_loader, eval_loader, endless(valid_loader), optimizer,
                                 log, report_epoch, output_dir, [])
             if self.plain_valid_batches:
-                ctx.plain_stream = endless(plain_valid_loader(split, batch_size=self.batch_size, device=device_,
-                                                              seed=derive_seed(self.name, "plain", self.seed)))
+                plain = plain_valid_loader(split, batch_size=self.plain_batch_size or self.batch_size, device=device_,
+                                           seed=derive_seed(self.name, "plain", self.seed))
+                ctx.plain_stream = endless(plain)
             genotype, valid_acc = self._search(ctx)
         space.validate(genotype)
         self._result = SearchResult(genotype, valid_acc, time.perf_counter() - tic, ctx.history)
