@@ -188,7 +188,7 @@ class EnasStrategy(WeightSharingStrategy):
     name = "enas"
 
     def __init__(self, *, epochs: int = 150, batch_size: int = 160, layers: int = 8, channels: int = 20,
-                 w_lr: float = 0.05, w_lr_min: float = 0.001, w_momentum: float = 0.9, w_nesterov: bool = True,
+                 w_lr: float = 0.05, w_lr_min: float = 0.0005, w_momentum: float = 0.9, w_nesterov: bool = True,
                  w_weight_decay: float = 1e-4, w_restart_period: int | None = 10, w_restart_mult: int = 2,
                  controller_lr: float = 3.5e-3, controller_betas: tuple[float, float] = (0.0, 0.999),
                  controller_eps: float = 1e-3, controller_hidden: int = 64, controller_steps: int = 30,
