@@ -153,8 +153,11 @@ def test_search_trial_runs_nao_and_writes_its_history(synthetic_root: Path, cach
     params = {"role": "search", "method": "nao", "dataset": "cifar10", "space": "nao", "space_args": {},
               "search_seed": 1, "search": {**TINY, "iterations": 2, "seed_archs": 6, "new_archs": 3, "top_k": 3,
                                            "random_archs": 2, "controller_epochs": 3, "final_candidates": 2}}
+    logs: list[str] = []
     metrics = run_search(params, data_root=synthetic_root, device="cpu", output_dir=tmp_path,
-                         report_epoch=reports.append, log=lambda _: None)
+                         report_epoch=reports.append, log=logs.append)
+    # NAO proposes after every training block but the last (NAO/train_search.py:558-559): 2 blocks, 1 proposal
+    assert sum("nao iteration" in line for line in logs) == 1
     genotype = create_space("nao").parse(metrics["genotype"])
     assert metrics["epochs"] == len(reports) == 2 and all("default" in r for r in reports)
     doc = json.loads((tmp_path / "nao_search.json").read_text())
