@@ -9,16 +9,21 @@ References (facts only, no code copied):
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
+import yaml
 
 from nni_nas_bench.data import GpuBatchLoader, TensorSplit, get_dataset_info
 from nni_nas_bench.strategies import create_strategy
 from nni_nas_bench.strategies.enas import CellController, Controller, EnasStrategy
 from nni_nas_bench.strategies.weight_sharing import plain_valid_loader
+from nni_nas_bench.training.protocol import from_dict
 from search_spaces import create_space
 from search_spaces.genotype import Genotype
 from search_spaces.path_supernet import PathSupernet
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Normal cell: node 2 reads 1 twice, node 3 reads 2 and 1 -> cell input 0 is never read (and node 3 neither).
 # Reduce cell: nodes read 0 only -> cell input 1 and node 3 are unread.
@@ -152,3 +157,22 @@ def test_reward_batches_are_shuffled_and_unaugmented() -> None:
     assert len(batches) == 3 and sorted(order.tolist()) == list(range(12)) and order.tolist() != list(range(12))
     for images, labels in batches:
         assert torch.equal(images, reference[labels])
+
+
+def test_cifar_final_training_follows_the_readme_command() -> None:
+    """NAS-Benchmark ENASTF/README.md augment command (= melodyguan/enas scripts/cifar10_micro_final.sh:13-29):
+    batch 144, 630 epochs, child_num_layers 15 (+2 reduction cells), 36 filters, keep_prob 0.8 (dropout before
+    the classifier), drop_path_keep_prob 0.6, l2 2e-4, SGDR 0.05 -> 0.0001 T0 10 Tmul 2, aux heads, no
+    cutout flag; src/utils.py:212-214 (momentum 0.9, Nesterov); micro_child.py:707-711 (aux weight 0.4)."""
+    p = from_dict("enas")
+    assert (p.layers, p.epochs, p.batch_size, p.channels, p.lr, p.lr_min, p.restart_period, p.restart_mult) == (
+        17, 630, 144, 36, 0.05, 0.0001, 10, 2)
+    assert (p.lr_schedule, p.nesterov, p.weight_decay, p.drop_path, p.cutout, p.auxiliary_weight) == (
+        "cosine_restarts", True, 2e-4, 0.4, 0, 0.4)
+    space = create_space("enas", dropout=0.2)
+    net = space.build_network(space.sample(0), C=4, layers=3)
+    assert isinstance(net.classifier[0], torch.nn.Dropout) and net.classifier[0].p == 0.2
+    for dataset in ("cifar10", "cifar100"):
+        args = yaml.safe_load((ROOT / "experiments" / dataset / "enas.yml").read_text())["tuner"]["classArgs"]
+        assert args["space_args"]["dropout"] == 0.2 and args["protocol"]["preset"] == "enas"
+        assert (args["search"]["controller_steps"], args["search"]["controller_aggregate"]) == (30, 10)
