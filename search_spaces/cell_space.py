@@ -8,7 +8,8 @@ intermediate node. The spaces differ only in
   input on its own among all earlier states (``normal/input_2_0``, ``normal/input_2_1``), so both edges
   may read the same state, as their controllers / encodings allow;
 - which nodes form the cell output (:attr:`CellSpaceBase.concat_unused`): all intermediate nodes
-  (DARTS) or only those no other node reads (ENAS's rule, used by NAO and NSGA-Net too);
+  (DARTS) or only those no other node reads (NSGA-Net), plus the unread cell inputs
+  (:attr:`CellSpaceBase.concat_unused_inputs`: ENAS's and NAO's rule);
 - the op set and node count, and what the final network adds (NSGA-Net's squeeze-excitation).
 
 Everything else (the uniform sampler, genotype ↔ sample, validation, parsing, the child network built
