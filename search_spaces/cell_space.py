@@ -8,7 +8,8 @@ intermediate node. The spaces differ only in
   input on its own among all earlier states (``normal/input_2_0``, ``normal/input_2_1``), so both edges
   may read the same state, as their controllers / encodings allow;
 - which nodes form the cell output (:attr:`CellSpaceBase.concat_unused`): all intermediate nodes
-  (DARTS) or only those no other node reads (ENAS's rule, used by NAO and NSGA-Net too);
+  (DARTS) or only those no other node reads (NSGA-Net), plus the unread cell inputs
+  (:attr:`CellSpaceBase.concat_unused_inputs`: ENAS's and NAO's rule);
 - the op set and node count, and what the final network adds (NSGA-Net's squeeze-excitation).
 
 Everything else (the uniform sampler, genotype ↔ sample, validation, parsing, the child network built
@@ -46,6 +47,17 @@ def unused_nodes(edges: tuple[Edge, ...] | list[Edge]) -> tuple[int, ...]:
     n_nodes = len(edges) // 2
     read = {src for _, src in edges}
     return tuple(node for node in range(2, n_nodes + 2) if node not in read)
+
+
+def unused_states(edges: tuple[Edge, ...] | list[Edge]) -> tuple[int, ...]:
+    """Every state (cell inputs 0 and 1 included) that no node of the cell reads: ENAS's and NAO's output.
+
+    ENAS counts the uses of all ``num_cells + 2`` states, the two cell inputs among them, and concatenates
+    those used zero times (melodyguan/enas ``micro_child.py`` ``_enas_layer`` and ``_fixed_layer``); NAO's
+    weight-sharing cells do the same.
+    """
+    read = {src for _, src in edges}
+    return tuple(state for state in (0, 1) if state not in read) + unused_nodes(edges)
 
 
 def build_cell_network(genotype: Genotype, C: int = 36, num_classes: int = 10, layers: int = 20,
@@ -88,6 +100,9 @@ class CellSpaceBase:
     name: ClassVar[str]
     input_pairs: ClassVar[bool]     # True: one categorical over pairs of distinct inputs (DARTS)
     concat_unused: ClassVar[bool]   # True: cell output = nodes no node reads (ENAS); False: all nodes
+    # With concat_unused: True adds the unused cell inputs 0 and 1 to the output (ENAS, NAO), False keeps
+    # the intermediate nodes only (NSGA-Net).
+    concat_unused_inputs: ClassVar[bool] = False
 
     def __init__(self, op_set: str, n_nodes: int):
         # nni.mutable is imported here, not at module level, so that the child network (and the GPU
@@ -136,7 +151,9 @@ class CellSpaceBase:
 
     def concat_of(self, edges: tuple[Edge, ...] | list[Edge]) -> tuple[int, ...]:
         """The cell output this space prescribes for a cell's edges."""
-        return unused_nodes(edges) if self.concat_unused else tuple(range(2, len(edges) // 2 + 2))
+        if self.concat_unused:
+            return unused_states(edges) if self.concat_unused_inputs else unused_nodes(edges)
+        return tuple(range(2, len(edges) // 2 + 2))
 
     # ------------------------------------------------------------------------------ description
     @property
@@ -184,8 +201,11 @@ class CellSpaceBase:
 
     def validate(self, genotype: Genotype) -> Genotype:
         """Raise :class:`GenotypeError` unless the genotype belongs to this space."""
-        genotype.validate(self.ops, self.n_nodes, distinct_inputs=self.input_pairs)
+        genotype.validate(self.ops, self.n_nodes, distinct_inputs=self.input_pairs,
+                          concat_inputs=self.concat_unused_inputs)
         rule = "the nodes no node reads" if self.concat_unused else f"range(2, {self.n_nodes + 2})"
+        if self.concat_unused_inputs:
+            rule = "the states (cell inputs included) no node reads"
         for cell in CELL_TYPES:
             edges, concat = genotype.cell(cell == "reduce")
             expected = self.concat_of(edges)

@@ -46,6 +46,10 @@ class Cell(nn.Module):
         self.node_inputs = [list(inputs) for inputs in node_inputs]
         self.concat = list(concat)
         self.out_channels = C * len(self.concat)
+        # ENAS and NAO may concatenate an unused cell input (0 or 1); in a reduction cell it is still at
+        # the input resolution, so it is halved by a factorised reduction first (ENAS's _fixed_combine).
+        self.calibrate = nn.ModuleDict({str(i): FactorizedReduce(C, C, affine) for i in self.concat
+                                        if i < 2 and reduction})
         self.edges = nn.ModuleList(
             nn.ModuleList(
                 make_edge(node, src, 2 if reduction and src < 2 else 1) for src in inputs
@@ -67,6 +71,8 @@ class Cell(nn.Module):
                     h = drop_path(h, drop_prob)
                 total = h if total is None else total + h
             states.append(total)
+        for key, reduce in self.calibrate.items():
+            states[int(key)] = reduce(states[int(key)])
         return torch.cat([states[i] for i in self.concat], dim=1)
 
 

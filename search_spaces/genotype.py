@@ -81,13 +81,17 @@ class Genotype:
             reduce_concat=_parse_concat(values["reduce_concat"], "reduce_concat"),
         )
 
-    def validate(self, ops: Sequence[str], n_nodes: int | None = None, distinct_inputs: bool = True) -> Genotype:
+    def validate(self, ops: Sequence[str], n_nodes: int | None = None, distinct_inputs: bool = True,
+                 concat_inputs: bool = False) -> Genotype:
         """Raise :class:`GenotypeError` naming the first problem; return ``self`` when valid.
 
         ``ops`` are the operations the space allows (a final genotype of the DARTS space never holds
         ``none``); ``n_nodes`` the space's node count; ``distinct_inputs`` whether a node's two edges
-        must come from different inputs (true for the DARTS space, false for ENAS-style cells).
+        must come from different inputs (true for the DARTS space, false for ENAS-style cells);
+        ``concat_inputs`` whether the concat may hold the cell inputs 0 and 1 (ENAS and NAO concatenate
+        every unused state, cell inputs included).
         """
+        lowest = 0 if concat_inputs else 2
         for name in ("normal", "reduce"):
             edges, concat = getattr(self, name), getattr(self, f"{name}_concat")
             if not edges or len(edges) % 2:
@@ -112,9 +116,9 @@ class Genotype:
                             f"{name} cell, node {node}: both edges read input {edges[2 * node][1]}; "
                             "this space needs two distinct inputs"
                         )
-            if not concat or len(set(concat)) != len(concat) or not all(2 <= c < nodes + 2 for c in concat):
+            if not concat or len(set(concat)) != len(concat) or not all(lowest <= c < nodes + 2 for c in concat):
                 raise GenotypeError(
-                    f"{name}_concat {list(concat)} must be distinct node indices in range(2, {nodes + 2})"
+                    f"{name}_concat {list(concat)} must be distinct node indices in range({lowest}, {nodes + 2})"
                 )
         if len(self.normal) != len(self.reduce):
             raise GenotypeError(f"normal cell has {self.n_nodes} nodes but reduce cell has {len(self.reduce) // 2}")

@@ -48,6 +48,7 @@ class NsgaNetCellSpace(EnasCellSpace):
     """NSGA-Net micro: ENAS-style decisions over NSGA-Net's nine ops; SE and pyramid widths in the network."""
 
     name = "nsganet"
+    concat_unused_inputs = False  # NSGA-Net concatenates the unused blocks only, never the cell inputs
 
     def __init__(self, op_set: str = "nsganet", n_nodes: int = 5, squeeze_excitation: bool = True,
                  filter_increment: int | None = 4):

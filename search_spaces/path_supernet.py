@@ -14,7 +14,10 @@ NB201 with the same supernet class and the found cell can be looked up in the NB
 The output of a sampled cell depends on the architecture (ENAS-style spaces concatenate the unused
 nodes, one to five of them), while the next cell needs a fixed width. As in ENAS, the concatenation goes
 through a 1×1 convolution whose input columns are gathered for the nodes that are concatenated, so a
-cell always emits ``C`` channels and each node keeps its own columns across architectures.
+cell always emits ``C`` channels and each node keeps its own columns across architectures. Spaces whose
+output may hold an unused cell input (ENAS, NAO: ``concat_unused_inputs``) get columns for the two cell
+inputs too, and their reduction cells halve such an input with a factorised reduction (NAO-WS's
+``model_search.py`` ``Cell``: ``fac_1``/``fac_2`` and a ``nodes + 2``-input combine).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from torch import nn
 from search_spaces.cells import Cell, CellNetwork
 from search_spaces.genotype import Genotype
 from search_spaces.nb201 import EDGES, NB201_OPS, NB201Arch, NB201Cell, NB201Network, NB201Space
-from search_spaces.ops import build_op
+from search_spaces.ops import FactorizedReduce, build_op
 
 
 class CandidateOps(nn.ModuleDict):
@@ -52,16 +55,19 @@ class SampledCell(Cell):
     """A cell whose forward executes the current genotype's edges and concatenation (then a 1×1 conv)."""
 
     def __init__(self, C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool, n_nodes: int,
-                 ops: tuple[str, ...], path: _Path):
+                 ops: tuple[str, ...], path: _Path, concat_inputs: bool = False):
         node_inputs = [list(range(node + 2)) for node in range(n_nodes)]
         super().__init__(C_pp, C_p, C, reduction, reduction_prev, node_inputs, [n_nodes + 1],
                          lambda node, src, stride: CandidateOps(ops, C, stride), affine=False)
         self.out_channels = C
         self.n_nodes = n_nodes
         self._path = path
-        self.combine = nn.Parameter(torch.empty(C, n_nodes * C, 1, 1))
+        self.first_column = 0 if concat_inputs else 2  # the state whose columns come first in combine
+        self.combine = nn.Parameter(torch.empty(C, (n_nodes + 2 - self.first_column) * C, 1, 1))
         nn.init.kaiming_normal_(self.combine, mode="fan_in", nonlinearity="relu")
         self.combine_bn = nn.BatchNorm2d(C, affine=False)
+        if concat_inputs and reduction:
+            self.calibrate = nn.ModuleDict({str(i): FactorizedReduce(C, C, affine=False) for i in (0, 1)})
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: torch.Tensor | None = None) -> torch.Tensor:
         genotype = self._path.genotype
@@ -72,9 +78,13 @@ class SampledCell(Cell):
         for node in range(self.n_nodes):
             (op_a, a), (op_b, b) = edges[2 * node], edges[2 * node + 1]
             states.append(self.edges[node][a][op_a](states[a]) + self.edges[node][b][op_b](states[b]))
+        for i in concat:
+            if str(i) in self.calibrate:
+                states[i] = self.calibrate[str(i)](states[i])
         out = torch.relu(torch.cat([states[i] for i in concat], dim=1))
-        C = self.out_channels
-        weight = self.combine.view(C, self.n_nodes, C, 1, 1)[:, [i - 2 for i in concat]].reshape(C, -1, 1, 1)
+        C, first = self.out_channels, self.first_column
+        columns = [i - first for i in concat]
+        weight = self.combine.view(C, self.n_nodes + 2 - first, C, 1, 1)[:, columns].reshape(C, -1, 1, 1)
         return self.combine_bn(nn.functional.conv2d(out, weight))
 
 
@@ -110,7 +120,8 @@ class PathSupernet(nn.Module):
         ops, n_nodes = tuple(space.ops), int(space.n_nodes)
 
         def make_cell(index: int, reduction: bool, reduction_prev: bool, C_pp: int, C_p: int, C_cur: int) -> Cell:
-            return SampledCell(C_pp, C_p, C_cur, reduction, reduction_prev, n_nodes, ops, self._path)
+            return SampledCell(C_pp, C_p, C_cur, reduction, reduction_prev, n_nodes, ops, self._path,
+                               concat_inputs=bool(getattr(space, "concat_unused_inputs", False)))
 
         self.network = CellNetwork(make_cell, C, num_classes, layers, stem=stem, auxiliary=False)
 

@@ -59,7 +59,8 @@ def test_tiny_darts_search_of_nb201_returns_a_tabulated_cell(order: int, real: b
 METHODS = {
     "gdas": {"epochs": 2, "layers": 3},
     "darts_pt": {"epochs": 1, "layers": 3, "finetune_epochs": 0},
-    "enas": {"epochs": 1, "layers": 3, "controller_steps": 2, "final_samples": 2, "bn_calibration_batches": 2},
+    "enas": {"epochs": 1, "layers": 3, "controller_steps": 2, "controller_aggregate": 1, "final_samples": 2,
+             "bn_calibration_batches": 2},
     "manas": {"epochs": 1, "layers": 3, "bn_calibration_batches": 2},  # the same path supernet as ENAS
 }
 

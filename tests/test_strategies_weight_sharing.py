@@ -92,14 +92,14 @@ def test_manas_agent_mixes_exploration_and_favours_rewarded_actions() -> None:
 def test_nao_codec_round_trips_and_the_decoder_only_emits_valid_tokens() -> None:
     space = create_space("nao")
     codec = ArchCodec(space)
-    assert codec.vocab == 6 + 5 and len(codec.labels) == 40
+    assert codec.vocab == 1 + 6 + 5 and codec.length == 40  # NAO: start token, 6 input states, 5 ops
     for seed in range(10):
         g = space.sample(seed)
         assert codec.decode(codec.encode(g)) == g
     torch.manual_seed(0)
-    epd = EncoderPredictorDecoder(codec.vocab, codec.mask)
-    states = epd.encode(torch.tensor([codec.encode(space.sample(0))])) + 10 * torch.randn(1, 40, 96)
-    space.validate(codec.decode(epd.decode_logits(states).argmax(-1)[0].tolist()))
+    epd = EncoderPredictorDecoder(codec.vocab, codec.mask).eval()
+    outputs = epd.encode(torch.tensor([codec.encode(space.sample(0))])) + 10 * torch.randn(1, 20, 96)
+    space.validate(codec.decode(epd.generate(outputs)[0].tolist()))
     with pytest.raises(ConfigError, match="ENAS-style space"):
         create_strategy("nao").check_space(create_space("darts"))
     with pytest.raises(ConfigError, match="two-cell space"):
@@ -112,7 +112,7 @@ def test_nao_gradient_steps_propose_new_architectures(synthetic_root: Path) -> N
     from nni_nas_bench.strategies.nao import NaoStrategy
 
     space = create_space("nao")
-    nao = NaoStrategy(controller_epochs=30, new_archs=5, step_size=10.0)
+    nao = NaoStrategy(controller_epochs=30, controller_expand=None, new_archs=5, step_size=10.0)
     codec = ArchCodec(space)
     pool = [space.sample(s) for s in range(20)]
     scores = {g: float(sum(op == "sep_conv_3x3" for op, _ in g.normal)) for g in pool}
@@ -120,7 +120,8 @@ def test_nao_gradient_steps_propose_new_architectures(synthetic_root: Path) -> N
     class Ctx:
         device = torch.device("cpu")
 
-    epd = nao._fit(Ctx(), codec, pool, scores)  # type: ignore[arg-type]
+    ranked = sorted(pool, key=lambda g: -scores[g])
+    epd = nao._fit(Ctx(), codec, ranked, scores, np.random.RandomState(0))  # type: ignore[arg-type]
     new = nao._propose(Ctx(), codec, epd, pool[:5], set(pool))  # type: ignore[arg-type]
     assert 0 < len(new) <= 5 and not set(new) & set(pool)
     for g in new:
@@ -129,7 +130,7 @@ def test_nao_gradient_steps_propose_new_architectures(synthetic_root: Path) -> N
 
 # ----------------------------------------------------------------- seeds, search trial, output
 @pytest.mark.parametrize("name, space, extra", [
-    ("enas", "enas", {"controller_steps": 2, "final_samples": 2}),
+    ("enas", "enas", {"controller_steps": 2, "controller_aggregate": 1, "final_samples": 2}),
     ("manas", "darts", {}),
 ])
 def test_seeded_searches_are_reproducible(name: str, space: str, extra: dict, synthetic_root: Path,
@@ -151,9 +152,12 @@ def test_search_trial_runs_nao_and_writes_its_history(synthetic_root: Path, cach
     reports: list[dict] = []
     params = {"role": "search", "method": "nao", "dataset": "cifar10", "space": "nao", "space_args": {},
               "search_seed": 1, "search": {**TINY, "iterations": 2, "seed_archs": 6, "new_archs": 3, "top_k": 3,
-                                           "controller_epochs": 3, "final_candidates": 2}}
+                                           "random_archs": 2, "controller_epochs": 3, "final_candidates": 2}}
+    logs: list[str] = []
     metrics = run_search(params, data_root=synthetic_root, device="cpu", output_dir=tmp_path,
-                         report_epoch=reports.append, log=lambda _: None)
+                         report_epoch=reports.append, log=logs.append)
+    # NAO proposes after every training block but the last (NAO/train_search.py:558-559): 2 blocks, 1 proposal
+    assert sum("nao iteration" in line for line in logs) == 1
     genotype = create_space("nao").parse(metrics["genotype"])
     assert metrics["epochs"] == len(reports) == 2 and all("default" in r for r in reports)
     doc = json.loads((tmp_path / "nao_search.json").read_text())

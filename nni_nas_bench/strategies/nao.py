@@ -1,28 +1,27 @@
 """NAO: neural architecture optimization (Luo et al., NeurIPS 2018), weight-sharing variant, as benchmarked.
 
-An architecture is a token sequence (per cell and node: input, op, input, op). An encoder maps it to
-continuous per-token embeddings, a predictor maps their mean to a performance score, and a decoder
-maps embeddings back to tokens. Search = iterations of
+Reference: the benchmark's ``NAO/train_search.py`` (antoyang/NAS-Benchmark, a copy of renqianluo/NAO_pytorch
+``NAO_V1`` with 224-px datasets added) run with its README command (200 child epochs, evaluation every 50,
+``controller_expand 8``, ``child_sample_policy params``, 3 search layers on CIFAR and 2 on the 224-px
+datasets). docs/fidelity.md lists every setting.
 
-1. train the shared weights (a :class:`~search_spaces.path_supernet.PathSupernet`) for ``epochs /
-   iterations`` epochs, each batch on an architecture drawn uniformly from the pool (NAO-WS);
-2. score every pool architecture on shared weights (the same ``score_batches`` validation batches);
-3. fit encoder–predictor–decoder on (architecture, min-max-scaled score) with
-   loss = λ·MSE(prediction) + (1 − λ)·cross-entropy(reconstruction), λ = ``tradeoff``;
-4. for the ``top_k`` best-scored architectures, move their embeddings along the predictor's gradient,
-   E' = E + k·η·∂f/∂E for k = 1, 2, … until the decoded architecture is new (NAO's growing step),
-   and add up to ``new_archs`` new architectures to the pool.
+An architecture is NAO's token sequence: per cell (normal, then reduction) and node ``input, op, input, op``
+with ``0`` the start token, inputs ``1 + state`` and ops after them (12 tokens for 5 nodes and 5 ops, as
+NAO). Search = ``iterations`` training blocks of ``epochs / iterations`` epochs; after each block but the last:
 
-Final: the ``final_candidates`` best-scored pool architectures (scored again after the last training)
-are evaluated on the whole validation half; the best is returned.
+1. shared weights (a :class:`~search_spaces.path_supernet.PathSupernet`) trained on architectures drawn
+   from the pool in proportion to their child network's parameter count (``sample_policy: params``);
+2. every pool architecture scored on its own shuffled, unaugmented validation batch (``score_batch_size``);
+3. a fresh encoder–predictor–decoder fitted ``controller_epochs`` epochs on (architecture, min-max-scaled
+   score), loss = λ·MSE + (1 − λ)·NLL, Adam with weight decay; 90 % of the pool plus
+   ``controller_expand − 1`` copies of it, each with one random node of each cell branch-swapped;
+4. for step sizes k = 1, 2, … (at most ``max_step_size`` + 1 tries), all ``top_k`` best architectures'
+   encoder outputs move to ``normalize(E + k·step_size·∂f/∂E)``, are decoded, and every decoded
+   architecture not yet in the pool or among the new ones is kept, until ``new_archs`` are found;
+5. the pool grows by the new architectures and ``random_archs`` random ones.
 
-Compact choices (documented, not NAO's exact code): the decoder is an LSTM that reads the (moved)
-encoder states and emits one token per position, masked to the tokens valid there (inputs of that node,
-or ops), instead of NAO's attention decoder; encoder outputs are L2-normalised per token, as in NAO.
-SPEC's numbers are the defaults: embedding 48, hidden 96, Adam 1e-3, trade-off λ 0.9, step η 10,
-11-cell search networks with 20 channels. Not in SPEC, from NAO-WS (an ENAS-derived code base): pool of
-1000 seed architectures, 3 iterations, 300 new architectures from the top 100, SGD 0.05 cosine →
-0.001, weight decay 3e-4, batch 160.
+After the last block the pool is scored once more; the ``final_candidates`` best are evaluated on the
+whole validation half and the best is returned.
 """
 
 from __future__ import annotations
@@ -39,69 +38,144 @@ from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.weight_sharing import SearchContext, WeightSharingStrategy
 from search_spaces.genotype import Genotype
 
+SOS = 0  # NAO's start (and end) token; no architecture token is 0
+
 
 class ArchCodec:
-    """Architectures of an ENAS-style cell space ↔ token sequences (inputs first in the vocabulary, then ops)."""
+    """Architectures of an ENAS-style cell space ↔ NAO token sequences (per node: input, op, input, op)."""
 
     def __init__(self, space: Any):
         self.space = space
-        self.labels = [label for label in space.mutables]
-        self.n_inputs = int(space.n_nodes) + 1  # input indices 0..n_nodes
+        self.n_nodes = int(space.n_nodes)
         self.ops = list(space.ops)
-        self.vocab = self.n_inputs + len(self.ops)
-        mask = torch.zeros(len(self.labels), self.vocab, dtype=torch.bool)
-        for p, label in enumerate(self.labels):
-            if "/input_" in label:
-                mask[p, : len(space.mutables[label].values)] = True
+        self.first_op = self.n_nodes + 2  # tokens 1..n_nodes + 1 are the input states 0..n_nodes
+        self.vocab = self.first_op + len(self.ops)
+        self.length = 8 * self.n_nodes
+        mask = torch.zeros(self.length, self.vocab, dtype=torch.bool)
+        for p in range(self.length):
+            node = (p % (4 * self.n_nodes)) // 4
+            if p % 2 == 0:
+                mask[p, 1: node + 3] = True  # node i + 2 reads states 0..i + 1
             else:
-                mask[p, self.n_inputs:] = True
+                mask[p, self.first_op:] = True
         self.mask = mask
 
     def encode(self, genotype: Genotype) -> list[int]:
         sample = self.space.to_sample(genotype)
-        return [int(sample[lb]) if "/input_" in lb else self.n_inputs + self.ops.index(sample[lb])
-                for lb in self.labels]
+        tokens = []
+        for cell in ("normal", "reduce"):
+            for node in range(2, self.n_nodes + 2):
+                for k in (0, 1):
+                    tokens += [1 + int(sample[f"{cell}/input_{node}_{k}"]),
+                               self.first_op + self.ops.index(sample[f"{cell}/op_{node}_{k}"])]
+        return tokens
 
     def decode(self, tokens: list[int]) -> Genotype:
-        sample = {lb: int(t) if "/input_" in lb else self.ops[int(t) - self.n_inputs]
-                  for lb, t in zip(self.labels, tokens)}
+        sample: dict[str, Any] = {}
+        it = iter(tokens)
+        for cell in ("normal", "reduce"):
+            for node in range(2, self.n_nodes + 2):
+                for k in (0, 1):
+                    sample[f"{cell}/input_{node}_{k}"] = int(next(it)) - 1
+                    sample[f"{cell}/op_{node}_{k}"] = self.ops[int(next(it)) - self.first_op]
         return self.space.to_genotype(sample)
+
+    def swap_branches(self, tokens: list[int], a: int, b: int) -> list[int]:
+        """The same network with node ``a`` of the normal and node ``b`` of the reduction cell branch-swapped.
+
+        NAO's data augmentation (``train_search.py`` ``controller_expand``, ``utils.NAODataset`` swap).
+        """
+        out = list(tokens)
+        for start in (4 * a, 4 * self.n_nodes + 4 * b):
+            out[start: start + 2], out[start + 2: start + 4] = tokens[start + 2: start + 4], tokens[start: start + 2]
+        return out
 
 
 class EncoderPredictorDecoder(nn.Module):
-    """NAO's three parts: token embedding → LSTM encoder; mean embedding → MLP score; LSTM decoder → tokens."""
+    """NAO's encoder (LSTM over (input, op) token pairs), MLP predictor and attention decoder.
 
-    def __init__(self, vocab: int, mask: torch.Tensor, embedding: int = 48, hidden: int = 96):
+    The encoder's outputs are L2-normalised per step; the architecture embedding is the normalised mean of
+    them; the predictor is ``mlp_layers`` × (linear, ReLU, dropout) then a linear to one sigmoid score;
+    the decoder is an LSTM started from (embedding, embedding) that attends over the encoder outputs and
+    emits one token per position (NAO's ``encoder.py``, ``decoder.py``, ``controller.py``).
+    """
+
+    def __init__(self, vocab: int, mask: torch.Tensor, embedding: int = 48, hidden: int = 96, mlp_layers: int = 3,
+                 mlp_hidden: int = 200, mlp_dropout: float = 0.1):
         super().__init__()
         self.embedding = nn.Embedding(vocab, embedding)
-        self.encoder = nn.LSTM(embedding, hidden, batch_first=True)
-        self.predictor = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.encoder = nn.LSTM(2 * embedding, hidden, batch_first=True)
+        layers: list[nn.Module] = []
+        width = hidden
+        for _ in range(mlp_layers):
+            layers += [nn.Linear(width, mlp_hidden), nn.ReLU(), nn.Dropout(mlp_dropout)]
+            width = mlp_hidden
+        self.mlp = nn.Sequential(*layers)
+        self.regressor = nn.Linear(width, 1)
+        self.dec_embedding = nn.Embedding(vocab, hidden)
         self.decoder = nn.LSTM(hidden, hidden, batch_first=True)
+        self.attn_in = nn.Linear(hidden, hidden, bias=False)
+        self.attn_out = nn.Linear(2 * hidden, hidden, bias=False)
         self.out = nn.Linear(hidden, vocab)
         self.register_buffer("mask", mask, persistent=False)
+        for p in self.parameters():  # NAO: every matrix uniform in [-0.04, 0.04], vectors as torch leaves them
+            if p.dim() >= 2:
+                nn.init.uniform_(p, -0.04, 0.04)
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.encoder(self.embedding(tokens))[0], dim=-1)
+        """Per-step encoder outputs, L2-normalised: (batch, length / 2, hidden)."""
+        embedded = self.embedding(tokens).reshape(tokens.shape[0], tokens.shape[1] // 2, -1)
+        return nn.functional.normalize(self.encoder(embedded)[0], dim=-1)
 
-    def predict(self, states: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.predictor(states.mean(1))).squeeze(-1)
+    @staticmethod
+    def arch_embedding(outputs: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(outputs.mean(1), dim=-1)
 
-    def decode_logits(self, states: torch.Tensor) -> torch.Tensor:
-        return self.out(self.decoder(states)[0]).masked_fill(~self.mask, float("-inf"))
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.regressor(self.mlp(self.arch_embedding(outputs)))).squeeze(-1)
+
+    def _attend(self, h: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(torch.bmm(self.attn_in(h), outputs.transpose(1, 2)), dim=-1)
+        return torch.tanh(self.attn_out(torch.cat([torch.bmm(weights, outputs), h], dim=-1)))
+
+    def _start(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = self.arch_embedding(outputs).unsqueeze(0)
+        return emb, emb
+
+    def decode_logits(self, outputs: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits over the whole vocabulary (NAO's training: input = start token + tokens[:-1])."""
+        inputs = torch.cat([torch.full_like(tokens[:, :1], SOS), tokens[:, :-1]], dim=1)
+        h = self.decoder(self.dec_embedding(inputs), self._start(outputs))[0]
+        return self.out(self._attend(h, outputs))
+
+    def generate(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Greedy decoding, each position restricted to the tokens valid there (NAO's Decoder.decode)."""
+        state = self._start(outputs)
+        x = torch.full((outputs.shape[0], 1), SOS, dtype=torch.long, device=outputs.device)
+        tokens = []
+        for position in range(self.mask.shape[0]):
+            h, state = self.decoder(self.dec_embedding(x), state)
+            logits = self.out(self._attend(h, outputs))[:, 0].masked_fill(~self.mask[position], float("-inf"))
+            x = logits.argmax(-1, keepdim=True)
+            tokens.append(x)
+        return torch.cat(tokens, dim=1)
 
 
 @register_strategy("nao")
 class NaoStrategy(WeightSharingStrategy):
-    """NAO-WS over an ENAS-style cell space (``space: nao`` in the benchmark)."""
+    """NAO-WS over an ENAS-style cell space (``space: nao`` in the benchmark); defaults: its CIFAR command."""
 
     name = "nao"
 
-    def __init__(self, *, epochs: int = 150, batch_size: int = 160, layers: int = 11, channels: int = 20,
-                 w_lr: float = 0.05, w_lr_min: float = 0.001, w_weight_decay: float = 3e-4, iterations: int = 3,
-                 seed_archs: int = 1000, new_archs: int = 300, top_k: int = 100, score_batches: int = 1,
-                 final_candidates: int = 5, embedding_size: int = 48, hidden_size: int = 96,
-                 controller_lr: float = 1e-3, controller_epochs: int = 200, controller_batch_size: int = 100,
-                 tradeoff: float = 0.9, step_size: float = 10.0, max_step_trials: int = 10, **common: Any):
+    def __init__(self, *, epochs: int = 200, batch_size: int = 64, layers: int = 11, channels: int = 20,
+                 w_lr: float = 0.025, w_lr_min: float = 0.001, w_weight_decay: float = 3e-4, iterations: int = 4,
+                 seed_archs: int = 600, new_archs: int = 300, random_archs: int = 100, top_k: int = 100,
+                 sample_policy: str = "params", score_batch_size: int = 500, score_batches: int = 1,
+                 final_candidates: int = 5, embedding_size: int = 48, hidden_size: int = 96, mlp_layers: int = 3,
+                 mlp_hidden_size: int = 200, mlp_dropout: float = 0.1, controller_lr: float = 1e-3,
+                 controller_weight_decay: float = 1e-4, controller_epochs: int = 1000,
+                 controller_batch_size: int = 100, controller_expand: int | None = 8, tradeoff: float = 0.8,
+                 step_size: float = 1.0, max_step_size: int = 50, **common: Any):
         super().__init__(epochs=epochs, batch_size=batch_size, layers=layers, channels=channels, w_lr=w_lr,
                          w_lr_min=w_lr_min, w_weight_decay=w_weight_decay, **common)
         m = self.name
@@ -110,28 +184,49 @@ class NaoStrategy(WeightSharingStrategy):
             raise ConfigError(f"nao.iterations ({iterations}) must be <= epochs ({epochs}): each iteration trains")
         self.seed_archs = check_int(m, "seed_archs", seed_archs, 2)
         self.new_archs = check_int(m, "new_archs", new_archs, 0)
+        self.random_archs = check_int(m, "random_archs", random_archs, 0)
         self.top_k = check_int(m, "top_k", top_k)
+        if sample_policy not in ("params", "uniform"):
+            raise ConfigError(f"nao.sample_policy must be 'params' (NAO's child_sample_policy) or 'uniform', "
+                              f"got {sample_policy!r}")
+        self.sample_policy = sample_policy
+        self.score_batch_size = check_int(m, "score_batch_size", score_batch_size)
+        self.plain_batch_size = self.score_batch_size  # the batches of ctx.plain_stream
+        self.plain_valid_batches = True  # NAO scores on its valid_transform (no augmentation) queue
         self.score_batches = check_int(m, "score_batches", score_batches)
         self.final_candidates = check_int(m, "final_candidates", final_candidates)
         self.embedding_size = check_int(m, "embedding_size", embedding_size)
         self.hidden_size = check_int(m, "hidden_size", hidden_size)
+        self.mlp_layers = check_int(m, "mlp_layers", mlp_layers, 0)
+        self.mlp_hidden_size = check_int(m, "mlp_hidden_size", mlp_hidden_size)
+        self.mlp_dropout = check_number(m, "mlp_dropout", mlp_dropout)
+        if self.mlp_dropout >= 1:
+            raise ConfigError(f"nao.mlp_dropout must be in [0, 1), got {mlp_dropout!r}")
         self.controller_lr = check_number(m, "controller_lr", controller_lr)
+        self.controller_weight_decay = check_number(m, "controller_weight_decay", controller_weight_decay)
         self.controller_epochs = check_int(m, "controller_epochs", controller_epochs)
         self.controller_batch_size = check_int(m, "controller_batch_size", controller_batch_size)
+        self.controller_expand = None if controller_expand is None else check_int(m, "controller_expand",
+                                                                                   controller_expand)
         self.tradeoff = check_number(m, "tradeoff", tradeoff)
         if self.tradeoff > 1:
             raise ConfigError(f"nao.tradeoff (weight of the prediction loss) must be in [0, 1], got {tradeoff!r}")
         self.step_size = check_number(m, "step_size", step_size)
-        self.max_step_trials = check_int(m, "max_step_trials", max_step_trials)
+        self.max_step_size = check_int(m, "max_step_size", max_step_size)
 
     @property
     def settings(self) -> dict[str, Any]:
         return {**super().settings, "iterations": self.iterations, "seed_archs": self.seed_archs,
-                "new_archs": self.new_archs, "top_k": self.top_k, "score_batches": self.score_batches,
-                "final_candidates": self.final_candidates, "embedding_size": self.embedding_size,
-                "hidden_size": self.hidden_size, "controller_lr": self.controller_lr,
+                "new_archs": self.new_archs, "random_archs": self.random_archs, "top_k": self.top_k,
+                "sample_policy": self.sample_policy, "score_batch_size": self.score_batch_size,
+                "score_batches": self.score_batches, "final_candidates": self.final_candidates,
+                "embedding_size": self.embedding_size, "hidden_size": self.hidden_size,
+                "mlp_layers": self.mlp_layers, "mlp_hidden_size": self.mlp_hidden_size,
+                "mlp_dropout": self.mlp_dropout, "controller_lr": self.controller_lr,
+                "controller_weight_decay": self.controller_weight_decay,
                 "controller_epochs": self.controller_epochs, "controller_batch_size": self.controller_batch_size,
-                "tradeoff": self.tradeoff, "step_size": self.step_size, "max_step_trials": self.max_step_trials}
+                "controller_expand": self.controller_expand, "tradeoff": self.tradeoff,
+                "step_size": self.step_size, "max_step_size": self.max_step_size}
 
     def check_space(self, space: Any) -> None:
         super().check_space(space)
@@ -145,17 +240,13 @@ class NaoStrategy(WeightSharingStrategy):
 
         rng = np.random.RandomState(derive_seed(self.name, "pool", self.seed) % (2**32))
         codec = ArchCodec(ctx.space)
-        pool: list[Genotype] = []
-        seen: set[Genotype] = set()
-        while len(pool) < self.seed_archs:  # distinct seed architectures, drawn by the space's own sampler
-            g = ctx.space.sample(rng)
-            if g not in seen:
-                pool.append(g)
-                seen.add(g)
+        pool = [ctx.space.sample(rng) for _ in range(self.seed_archs)]  # NAO's generate_arch: not deduplicated
         scores: dict[Genotype, float] = {}
+        weights = self._sampling_weights(ctx)
+        probs = weights(pool)
 
-        def draw() -> Genotype:  # NAO-WS trains the shared weights on architectures of the pool
-            return pool[rng.randint(len(pool))]
+        def draw() -> Genotype:  # NAO's utils.sample_arch
+            return pool[rng.choice(len(pool), p=probs)]
 
         bounds = [self.epochs * (i + 1) // self.iterations for i in range(self.iterations)]
         epoch = 0
@@ -168,72 +259,132 @@ class NaoStrategy(WeightSharingStrategy):
                 self.end_epoch(ctx, row)
                 epoch += 1
             scores = self._score(ctx, pool)
-            epd = self._fit(ctx, codec, pool, scores)
-            new = self._propose(ctx, codec, epd, sorted(pool, key=lambda g: -scores[g])[: self.top_k], set(pool))
+            if iteration == self.iterations - 1:
+                break  # NAO's last evaluation point: score the pool, propose nothing (train_search.py:558)
+            ranked = sorted(pool, key=lambda g: -scores[g])
+            epd = self._fit(ctx, codec, ranked, scores, rng)
+            new = self._propose(ctx, codec, epd, ranked[: self.top_k], set(pool))
             ctx.log(f"nao iteration {iteration + 1}/{self.iterations}: best pool score "
                     f"{max(scores.values()):.2f}, {len(new)} new architectures")
-            pool += new
-        scores = self._score(ctx, pool)
-        finalists = sorted(pool, key=lambda g: -scores[g])[: self.final_candidates]
+            pool = ranked + new + [ctx.space.sample(rng) for _ in range(self.random_archs)]
+            probs = weights(pool)
+        finalists = sorted(dict.fromkeys(pool), key=lambda g: -scores[g])[: self.final_candidates]
         evaluated = [(self.valid_accuracy(ctx, g), -i, g) for i, g in enumerate(finalists)]
         best_acc, _, best = max(evaluated, key=lambda t: (t[0], t[1]))
         return best, best_acc
 
-    def _score(self, ctx: SearchContext, pool: list[Genotype]) -> dict[Genotype, float]:
-        """Accuracy (%) of every pool architecture on the same validation batches (shared weights)."""
-        batches = [next(ctx.valid_stream) for _ in range(self.score_batches)]
-        return {g: float(np.mean([self.batch_accuracy(ctx, g, b) for b in batches])) for g in pool}
+    def _sampling_weights(self, ctx: SearchContext) -> Any:
+        """Pool → probabilities: uniform, or proportional to each child network's parameter count (NAO's
+        ``child_sample_policy params``: ``count_parameters_in_MB`` of the search-size child network)."""
+        counts: dict[Genotype, int] = {}
+        network = ctx.net.network
+        classes, stem = network.classifier.out_features, "cifar" if network.stem1 is None else "imagenet"
 
-    def _fit(self, ctx: SearchContext, codec: ArchCodec, pool: list[Genotype],
-             scores: dict[Genotype, float]) -> EncoderPredictorDecoder:
+        def weights(pool: list[Genotype]) -> np.ndarray | None:
+            if self.sample_policy == "uniform":
+                return None
+            for g in pool:
+                if g not in counts:
+                    counts[g] = count_parameters(ctx.space, g, self.channels, classes, self.layers, stem)
+            p = np.array([counts[g] for g in pool], dtype=np.float64)
+            return p / p.sum()
+
+        return weights
+
+    def _score(self, ctx: SearchContext, pool: list[Genotype]) -> dict[Genotype, float]:
+        """Accuracy (%) of every pool architecture on its own next unaugmented validation batch(es) (NAO's
+        ``child_valid``: a fresh shuffled batch per architecture, BN on batch statistics)."""
+        stream = ctx.valid_stream if ctx.plain_stream is None else ctx.plain_stream
+        return {g: float(np.mean([self.batch_accuracy(ctx, g, next(stream)) for _ in range(self.score_batches)]))
+                for g in pool}
+
+    def training_set(self, codec: ArchCodec, ranked: list[Genotype], scores: dict[Genotype, float],
+                     rng: np.random.RandomState) -> tuple[list[list[int]], list[float]]:
+        """NAO's encoder data: min-max-scaled scores; with ``controller_expand`` a shuffled 90 % of the pool
+        plus ``expand − 1`` branch-swapped copies of it (train_search.py:563-595)."""
+        values = [scores[g] for g in ranked]
+        low, high = min(values), max(values)
+        targets = [(v - low) / max(high - low, 1e-8) for v in values]
+        inputs = [codec.encode(g) for g in ranked]
+        if self.controller_expand is None:
+            return inputs, targets
+        order = rng.permutation(len(inputs))
+        split = int(len(inputs) * 0.9)
+        inputs, targets = [inputs[i] for i in order[:split]], [targets[i] for i in order[:split]]
+        base = list(zip(inputs, targets))
+        for _ in range(self.controller_expand - 1):
+            for tokens, target in base:
+                a, b = rng.randint(codec.n_nodes), rng.randint(codec.n_nodes)
+                inputs.append(codec.swap_branches(tokens, a, b))
+                targets.append(target)
+        return inputs, targets
+
+    def _fit(self, ctx: SearchContext, codec: ArchCodec, ranked: list[Genotype], scores: dict[Genotype, float],
+             rng: np.random.RandomState) -> EncoderPredictorDecoder:
         """Train a fresh encoder–predictor–decoder on the scored pool (seeded: same pool, same model)."""
         from nni_nas_bench.data._seeding import make_generator
 
-        generator = make_generator(self.name, "epd", self.seed, len(pool))
+        generator = make_generator(self.name, "epd", self.seed, len(ranked))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
-            epd = EncoderPredictorDecoder(codec.vocab, codec.mask, self.embedding_size, self.hidden_size)
-        epd = epd.to(ctx.device)
-        tokens = torch.tensor([codec.encode(g) for g in pool], device=ctx.device)
-        y = torch.tensor([scores[g] for g in pool], device=ctx.device)
-        y = (y - y.min()) / (y.max() - y.min()).clamp_min(1e-8)  # NAO scales performance to [0, 1]
-        optimizer = torch.optim.Adam(epd.parameters(), lr=self.controller_lr)
-        epd.train()
-        for _ in range(self.controller_epochs):
-            order = torch.randperm(len(pool), generator=generator).to(ctx.device)
-            for start in range(0, len(pool), self.controller_batch_size):
-                idx = order[start: start + self.controller_batch_size]
-                states = epd.encode(tokens[idx])
-                mse = nn.functional.mse_loss(epd.predict(states), y[idx])
-                ce = nn.functional.cross_entropy(epd.decode_logits(states).flatten(0, 1), tokens[idx].flatten())
-                loss = self.tradeoff * mse + (1 - self.tradeoff) * ce
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(epd.parameters(), 5.0)
-                optimizer.step()
+            epd = EncoderPredictorDecoder(codec.vocab, codec.mask, self.embedding_size, self.hidden_size,
+                                          self.mlp_layers, self.mlp_hidden_size, self.mlp_dropout)
+            epd = epd.to(ctx.device)
+            inputs, targets = self.training_set(codec, ranked, scores, rng)
+            tokens = torch.tensor(inputs, device=ctx.device)
+            y = torch.tensor(targets, device=ctx.device, dtype=torch.float32)
+            optimizer = torch.optim.Adam(epd.parameters(), lr=self.controller_lr,
+                                         weight_decay=self.controller_weight_decay)
+            epd.train()
+            for _ in range(self.controller_epochs):
+                batch_tokens = tokens
+                if self.controller_expand is None:  # NAODataset(swap=True): a fresh branch swap per item
+                    batch_tokens = torch.tensor([codec.swap_branches(t, rng.randint(codec.n_nodes),
+                                                                     rng.randint(codec.n_nodes)) for t in inputs],
+                                                device=ctx.device)
+                order = torch.randperm(len(inputs), generator=generator).to(ctx.device)
+                for start in range(0, len(inputs), self.controller_batch_size):
+                    idx = order[start: start + self.controller_batch_size]
+                    outputs = epd.encode(batch_tokens[idx])
+                    mse = nn.functional.mse_loss(epd.predict(outputs), y[idx])
+                    logits = epd.decode_logits(outputs, batch_tokens[idx])
+                    nll = nn.functional.cross_entropy(logits.flatten(0, 1), batch_tokens[idx].flatten())
+                    loss = self.tradeoff * mse + (1 - self.tradeoff) * nll
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(epd.parameters(), 5.0)
+                    optimizer.step()
         return epd.eval()
 
     def _propose(self, ctx: SearchContext, codec: ArchCodec, epd: EncoderPredictorDecoder, top: list[Genotype],
                  known: set[Genotype]) -> list[Genotype]:
-        """New architectures decoded from the top ones' embeddings moved up the predictor's gradient."""
+        """New architectures: all ``top`` re-decoded at step sizes 1, 2, … until ``new_archs`` are new
+        (train_search.py:615-635; encoder.py ``infer``: E' = normalize(E + k·∂f/∂E), embedding = normalised mean)."""
         new: list[Genotype] = []
+        if self.new_archs == 0 or not top:
+            return new
         tokens = torch.tensor([codec.encode(g) for g in top], device=ctx.device)
-        states = epd.encode(tokens).detach().requires_grad_(True)
-        grad = torch.autograd.grad(epd.predict(states).sum(), states)[0]
-        pending = list(range(len(top)))
+        with torch.enable_grad():
+            outputs = epd.encode(tokens).detach().requires_grad_(True)
+            grad = torch.autograd.grad(epd.predict(outputs).sum(), outputs)[0]
+        k = 0
         with torch.no_grad():
-            for k in range(1, self.max_step_trials + 1):
-                if not pending or len(new) >= self.new_archs:
-                    break
-                moved = states[pending] + k * self.step_size * grad[pending]
-                decoded = epd.decode_logits(moved).argmax(-1).tolist()
-                still = []
-                for i, seq in zip(pending, decoded):
+            while len(new) < self.new_archs:
+                k += 1
+                moved = nn.functional.normalize(outputs + k * self.step_size * grad, dim=-1)
+                for seq in epd.generate(moved).tolist():
                     g = codec.decode(seq)
-                    if g in known:
-                        still.append(i)
-                    elif len(new) < self.new_archs:
+                    if g not in known and g not in new:
                         new.append(g)
-                        known.add(g)
-                pending = still
+                    if len(new) >= self.new_archs:
+                        break
+                if k > self.max_step_size:
+                    break
         return new
+
+
+def count_parameters(space: Any, genotype: Genotype, channels: int, num_classes: int, layers: int, stem: str) -> int:
+    """Parameters of the child network of ``genotype`` at the search size (NAO weights its sampling by them)."""
+    with torch.random.fork_rng(devices=[]):
+        net = space.build_network(genotype, C=channels, num_classes=num_classes, layers=layers, stem=stem)
+    return sum(p.numel() for p in net.parameters())

@@ -68,6 +68,38 @@ def recalibrate_bn(net: nn.Module, forward: Callable[[torch.Tensor], Any], batch
         m.momentum = momentum
 
 
+class ShuffledPlainBatches:
+    """Batches of a 32-px split's validation half in a seeded order per pass, without augmentation."""
+
+    def __init__(self, loader: Any, seed: int):
+        self.loader, self.seed, self.epoch = loader, seed, 0  # loader: an eval-mode GpuBatchLoader
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[Batch]:
+        from nni_nas_bench.data._seeding import make_generator
+
+        n, size = self.loader.num_samples, self.loader.batch_size
+        order = torch.randperm(n, generator=make_generator("plain", self.seed, self.epoch)).to(self.loader.device)
+        for start in range(0, max(n - size, 0) + 1, size):  # whole batches only, as a training loader
+            index = order[start: start + size]
+            yield self.loader._normalise(self.loader.images[index]), self.loader.labels[index]
+
+
+def plain_valid_loader(split: Any, *, batch_size: int, device: torch.device, seed: int) -> Any:
+    """A shuffled loader over the validation half with the evaluation pipeline (no augmentation)."""
+    from nni_nas_bench.data import DeviceDataLoader, FolderSplit, GpuBatchLoader, TensorSplit, eval_transform
+
+    if isinstance(split, TensorSplit):
+        return ShuffledPlainBatches(GpuBatchLoader(split.eval_x, split.eval_y, batch_size=batch_size, device=device,
+                                                   mean=split.info.mean, std=split.info.std, train=False), seed)
+    if isinstance(split, FolderSplit):
+        return DeviceDataLoader(split.eval.with_transform(eval_transform(split.info)), batch_size=batch_size,
+                                device=device, train=True, seed=seed)
+    raise ConfigError(f"plain validation batches need a TensorSplit or FolderSplit, got {type(split).__name__}")
+
+
 @dataclass
 class SearchContext:
     """One search's data, supernet, weight optimizer and bookkeeping (built by :meth:`WeightSharingStrategy.search`)."""
@@ -83,6 +115,9 @@ class SearchContext:
     report_epoch: Callable[[dict[str, Any]], None] | None
     output_dir: str | Path | None
     history: list[dict[str, Any]]
+    # Shuffled validation batches WITHOUT augmentation, when the strategy asks (plain_valid_batches):
+    # ENAS rewards its samples on those (melodyguan/enas micro_child.py build_valid_rl(shuffle=False)).
+    plain_stream: Iterator[Batch] | None = None
 
 
 class WeightSharingStrategy(OneShotStrategy):
@@ -97,6 +132,8 @@ class WeightSharingStrategy(OneShotStrategy):
     """
 
     name = "weight_sharing"
+    plain_valid_batches = False  # True: search() also builds ctx.plain_stream (see SearchContext)
+    plain_batch_size: int | None = None  # its batch size; None = batch_size
 
     def __init__(self, *, epochs: int, batch_size: int, layers: int, channels: int, w_lr: float, w_lr_min: float,
                  w_momentum: float = 0.9, w_nesterov: bool = False, w_weight_decay: float = 3e-4,
@@ -190,6 +227,10 @@ class WeightSharingStrategy(OneShotStrategy):
                                         weight_decay=self.w_weight_decay)
             ctx = SearchContext(space, net, device_, train_loader, eval_loader, endless(valid_loader), optimizer,
                                 log, report_epoch, output_dir, [])
+            if self.plain_valid_batches:
+                plain = plain_valid_loader(split, batch_size=self.plain_batch_size or self.batch_size, device=device_,
+                                           seed=derive_seed(self.name, "plain", self.seed))
+                ctx.plain_stream = endless(plain)
             genotype, valid_acc = self._search(ctx)
         space.validate(genotype)
         self._result = SearchResult(genotype, valid_acc, time.perf_counter() - tic, ctx.history)
