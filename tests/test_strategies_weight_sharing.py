@@ -131,6 +131,7 @@ def test_nao_gradient_steps_propose_new_architectures(synthetic_root: Path) -> N
 @pytest.mark.parametrize("name, space, extra", [
     ("enas", "enas", {"controller_steps": 2, "final_samples": 2}),
     ("manas", "darts", {}),
+    ("manas", "darts", {"variant": "ls"}),  # MANAS-LS
 ])
 def test_seeded_searches_are_reproducible(name: str, space: str, extra: dict, synthetic_root: Path,
                                           cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
