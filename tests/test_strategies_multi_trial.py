@@ -233,24 +233,18 @@ def test_every_method_searches_every_space() -> None:
 
 
 # ------------------------------------------------------------------------------ NSGA-II
-def test_non_dominated_sort_and_crowding() -> None:
-    from nni_nas_bench.strategies.nsganet import crowding_distance, non_dominated_sort
+def test_non_dominated_sort() -> None:
+    from nni_nas_bench.strategies.nsganet import non_dominated_sort
 
-    # Minimised objectives (-accuracy, flops).
-    points = np.array([[-90, 10], [-80, 5], [-70, 1], [-85, 9], [-80, 10], [-60, 12], [-90, 10]], dtype=float)
-    fronts = non_dominated_sort(points)
-    assert fronts == [[0, 1, 2, 3, 6], [4], [5]]
-    distance = crowding_distance(points[[2, 1, 3, 0]])  # one front: boundaries infinite
-    assert np.isinf(distance[[0, 3]]).all()
-    # Interior points: sum over objectives of the neighbours' gap / the front's span.
-    assert distance[1] == pytest.approx((85 - 70) / 20 + (9 - 1) / 9)
-    assert distance[2] == pytest.approx((90 - 80) / 20 + (10 - 5) / 9)
-    assert np.isinf(crowding_distance(points[:2])).all()
+    # Minimised objectives (100 - accuracy, flops); pymoo's sorting, identical points share a front.
+    points = np.array([[10, 10], [20, 5], [30, 1], [15, 9], [20, 10], [40, 12], [10, 10]], dtype=float)
+    assert non_dominated_sort(points) == [[0, 1, 2, 3, 6], [4], [5]]
 
 
 def test_nsganet_budget_and_pareto_pick(space: Any) -> None:
-    assert create_strategy("nsganet").budget == 40 + 30 * 20  # SPEC: population 40, 30 generations × 20
-    strategy = create_strategy("nsganet", population=4, generations=1, offspring=2, seed=0)
+    # pymoo's n_gen counts the initial population: --n_gens 30 evaluates 40 + 29 x 20 candidates.
+    assert create_strategy("nsganet").budget == 40 + 29 * 20
+    strategy = create_strategy("nsganet", population=4, generations=2, offspring=2, seed=0)
     strategy.start(space)
     first = [strategy.ask() for _ in range(4)]
     assert strategy.ask() is None  # the initial population must be evaluated first

@@ -77,10 +77,10 @@ def test_manas_agent_mixes_exploration_and_favours_rewarded_actions() -> None:
     assert pi == pytest.approx(np.full(4, 0.25))
     rng = np.random.RandomState(0)
     for _ in range(300):
-        pi = agent.policy(100.0, 0.1)
+        pi = agent.policy(10.0, 0.1)
         a = int(rng.choice(4, p=pi))
-        agent.update(a, (50.0 if a == 1 else 10.0) - 5.0, float(pi[a]))
-    pi = agent.policy(100.0, 0.1)
+        agent.update(a, 0.5 if a == 1 else 0.1, float(pi[a]))  # rewards in [0, 1]
+    pi = agent.policy(10.0, 0.1)
     assert int(np.argmax(pi)) == 1 and pi.min() >= 0.1 / 4 - 1e-12
     manas = create_strategy("manas")
     assert manas.temperature(0) == 1000.0 and manas.temperature(49) == pytest.approx(200.0)
@@ -132,6 +132,7 @@ def test_nao_gradient_steps_propose_new_architectures(synthetic_root: Path) -> N
 @pytest.mark.parametrize("name, space, extra", [
     ("enas", "enas", {"controller_steps": 2, "controller_aggregate": 1, "final_samples": 2}),
     ("manas", "darts", {}),
+    ("manas", "darts", {"variant": "ls"}),  # MANAS-LS
 ])
 def test_seeded_searches_are_reproducible(name: str, space: str, extra: dict, synthetic_root: Path,
                                           cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
