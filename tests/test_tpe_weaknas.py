@@ -63,7 +63,7 @@ def test_weaknas_uses_a_random_pool_on_large_spaces() -> None:
 
 
 def test_weaknas_rejects_an_unknown_predictor() -> None:
-    with pytest.raises(ConfigError, match="predictor must be one of mlp, linear"):
+    with pytest.raises(ConfigError, match="predictor must be one of mlp, gbdt, linear"):
         create_strategy("weaknas", predictor="xgboost")
 
 
