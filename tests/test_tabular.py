@@ -118,3 +118,16 @@ def test_benchmark_tuner_puts_tabular_into_final_trials_only() -> None:
     assert second["genotype"].startswith("|") and second["space"] == "nb201"
     with pytest.raises(ConfigError, match="tabular must be a mapping"):
         BenchmarkTuner("darts", "cifar10", space="nb201", tabular="cifar10")
+
+
+def test_workers_pin_blas_and_openmp_to_one_thread() -> None:
+    """The process pool's initializer limits every threadpool (threadpoolctl) of a worker to one thread."""
+    from threadpoolctl import threadpool_info
+
+    from nni_nas_bench.tabular import runner
+
+    runner._pin_threads()
+    try:
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    finally:
+        runner._THREAD_LIMITS.pop().restore_original_limits()

@@ -34,7 +34,7 @@ def test_tpe_never_repeats_and_finds_the_additive_optimum(nb201: Any) -> None:
     assert result.best_metrics["default"] == 24.0
     # the model concentrates: the last 100 proposals score far above a uniform draw's mean (12)
     late = [h["metrics"]["default"] for h in result.history[200:]]
-    assert sum(late) / len(late) > 18.0
+    assert sum(late) / len(late) > 16.0  # hyperopt's prior (prior_weight per value) explores more than 1/K did
 
 
 def test_tpe_settings_are_checked() -> None:
@@ -63,7 +63,7 @@ def test_weaknas_uses_a_random_pool_on_large_spaces() -> None:
 
 
 def test_weaknas_rejects_an_unknown_predictor() -> None:
-    with pytest.raises(ConfigError, match="predictor must be one of mlp, linear"):
+    with pytest.raises(ConfigError, match="predictor must be one of mlp, gbdt, linear"):
         create_strategy("weaknas", predictor="xgboost")
 
 

@@ -1,11 +1,17 @@
-"""REINFORCE (Williams 1992) over independent categorical decisions: the multi-trial RL baseline.
+"""REINFORCE (Williams 1992) over independent categorical decisions: NAS-Bench-201's RL baseline.
 
-The policy holds one vector of logits per decision (no controller network: the decisions of a space of
-this suite are a product of categoricals, as NAS-Bench-201's RL baseline treats them). Each result
-updates the logits with the policy gradient ``lr · (r − b) · ∇ log π(sample)``, where ``r`` is the
-accuracy as a fraction and ``b`` an exponential moving average of past rewards (``baseline_decay``),
-which removes most of the gradient's variance. It plays the role of NNI's ``PolicyBasedRL`` without
-its tianshou/gym dependency. Updates happen as results arrive, so candidates run asynchronously.
+As AutoDL-Projects' ``exps/NAS-Bench-201-algos/reinforce.py`` (the NAS-Bench-201 paper's REINFORCE): the
+policy is one vector of logits per decision (that script's ``arch_parameters``, one row per edge; no
+controller network), initialised to ``1e-3 · N(0, 1)``; after each result the EMA baseline is updated
+with the reward FIRST (``baseline_decay`` 0.9, bias-corrected: numerator and denominator both
+averaged), then the loss ``−log π(sample) · (r − b)`` takes one Adam step of learning rate ``lr`` 0.5
+(``docs/NAS-Bench-201.md``: ``REINFORCE.sh cifar10 0.5``). The reward ``r`` is the validation accuracy in
+percent, as NAS-Bench-201's API returns it; no entropy bonus (the reference has none). The final pick is
+the best evaluated architecture (the reference's ``max(trace)``), not the policy's argmax.
+
+Updates happen as results arrive, so candidates run asynchronously; ``log π(sample)`` is taken under the
+policy at update time, which is the sampling-time policy of the reference when one candidate runs at a
+time (``trialConcurrency`` 1, or ``search(batch_size=1)``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import register_strategy
@@ -21,7 +28,7 @@ from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sa
 
 @register_strategy("reinforce")
 class ReinforceStrategy(MultiTrialStrategy):
-    """Policy-gradient search with independent softmax policies per decision and a moving-average baseline."""
+    """Policy-gradient search with independent softmax policies per decision, Adam, and an EMA baseline."""
 
     def __init__(self, *, lr: float = 0.5, baseline_decay: float = 0.9, **settings: Any):
         super().__init__(**settings)
@@ -35,29 +42,33 @@ class ReinforceStrategy(MultiTrialStrategy):
         return {"lr": self.lr, "baseline_decay": self.baseline_decay}
 
     def _reset(self) -> None:
-        self._logits = [np.zeros(len(values)) for values in self.choices]
-        self._baseline: float | None = None
+        init = [1e-3 * self.rng.randn(len(values)) for values in self.choices]  # reinforce.py:40-42
+        self._logits = [torch.nn.Parameter(torch.from_numpy(x)) for x in init]  # float64: exact, tiny
+        self._optimizer = torch.optim.Adam(self._logits, lr=self.lr)
+        self._ema_num, self._ema_den = 0.0, 0.0
+
+    @property
+    def baseline(self) -> float | None:
+        """The bias-corrected moving average of the rewards so far (None before the first)."""
+        return self._ema_num / self._ema_den if self._ema_den else None
 
     def probabilities(self) -> list[np.ndarray]:
         """The current policy: one probability vector per decision (``self.labels`` order)."""
-        out = []
-        for logits in self._logits:
-            e = np.exp(logits - logits.max())
-            out.append(e / e.sum())
-        return out
+        with torch.no_grad():
+            return [torch.softmax(logits, dim=0).numpy().copy() for logits in self._logits]
 
     def _propose(self) -> Sample:
-        return self.from_indices([self.rng.choice(len(p), p=p) for p in self.probabilities()])
+        return self.from_indices([self.rng.choice(len(p), p=p / p.sum()) for p in self.probabilities()])
 
     def _observe(self, sample: Sample, metrics: Metrics | None) -> None:
         if metrics is None:
             return  # a failed evaluation carries no reward signal
-        reward = float(metrics["default"]) / 100.0
-        if self._baseline is None:
-            self._baseline = reward
-        advantage = reward - self._baseline
-        for logits, p, i in zip(self._logits, self.probabilities(), self.indices(sample)):
-            grad = -p
-            grad[i] += 1.0  # ∇ log softmax(logits)[i]
-            logits += self.lr * advantage * grad
-        self._baseline = self.baseline_decay * self._baseline + (1 - self.baseline_decay) * reward
+        reward = float(metrics["default"])
+        m = self.baseline_decay
+        self._ema_num = m * self._ema_num + (1 - m) * reward
+        self._ema_den = m * self._ema_den + (1 - m)
+        log_prob = sum(torch.log_softmax(logits, dim=0)[i] for logits, i in zip(self._logits, self.indices(sample)))
+        loss = -log_prob * (reward - self.baseline)
+        self._optimizer.zero_grad()
+        loss.backward()
+        self._optimizer.step()

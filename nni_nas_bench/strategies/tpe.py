@@ -6,16 +6,21 @@ proportional to the expected improvement. On a NAS space every decision is categ
 estimator is, per decision, a smoothed histogram of the values the good (resp. bad) evaluations took —
 independent per decision, as in the paper and hyperopt's implementation — with these of hyperopt's
 defaults: ``startup`` 20 uniform samples before modelling, the good set is the best
-``ceil(gamma * sqrt(n))`` of n results (gamma 0.25), a uniform prior of weight ``prior_weight`` 1, and
-``candidates`` 24 draws per proposal. hyperopt's linear forgetting (older results down-weighted once
-there are more than 25) is kept too.
+``min(ceil(gamma * sqrt(n)), forgetting)`` of n results (gamma 0.25), a prior pseudo-count of
+``prior_weight`` 1 added to EVERY value of a decision (hyperopt's ``tpe_cat_pseudocounts``: ``counts +
+K * prior_weight * (1/K)``; NNI's ``suggest_categorical``: ``counts + prior_weight``), and ``candidates``
+24 draws per proposal. hyperopt's linear forgetting (older results, in the order they were told,
+down-weighted once there are more than 25) is kept too. As in hyperopt (``broadcast_best``) and NNI
+(``suggest_parameter`` per key), each decision takes, independently, the one of its ``candidates`` draws
+from l with the best l/g.
 
 Why not NNI's ``TpeTuner`` (still available as ``nni_tpe``, the reference this one is measured against
 in ``benchmarks/tabular.py``): it works on general hyper-parameter spaces and knows nothing of a finite
 space, so on NAS-Bench-201 it re-proposes cells it has already evaluated (each repeat spends a query, in a
 real benchmark a full training), and it costs about 2 ms per proposal, which alone made the tabular table
-miss its time target. Here an architecture is never proposed twice (``allow_repeats`` false): a
-candidate that was already asked is skipped, and when all candidates were, a fresh uniform sample is
+miss its time target. Here an architecture is never proposed twice (``allow_repeats`` false): when the
+per-decision choice is an architecture already asked, the draws are ranked as whole architectures (sum
+of the decisions' log l/g) and the best one not asked is taken; when all were, a fresh uniform sample is
 taken — repeats happen only once the whole space has been asked. Pending (asked, not yet told) samples
 count as asked, which is what keeps concurrent workers from training the same architecture.
 """
@@ -85,23 +90,37 @@ class TpeStrategy(MultiTrialStrategy):
 
     # ------------------------------------------------------------------------------ the model
     def _model_proposal(self) -> np.ndarray | None:
-        """The candidate with the best l/g that was not asked yet; None when every candidate was."""
-        x, y = self._x[: self._n], self._y[: self._n]
-        n_good = math.ceil(self.gamma * math.sqrt(len(y)))
-        order = np.argsort(-y, kind="stable")
-        good, bad = np.sort(order[:n_good]), np.sort(order[n_good:])  # time order, for forgetting
-        log_l, log_g = np.log(self._density(x[good])), np.log(self._density(x[bad]))
-        # Draw candidates from l, decision by decision, by inverting each cumulative histogram.
+        """Per decision, the draw from l with the best l/g (hyperopt, NNI); if that architecture was asked,
+        the best not-asked draw ranked as a whole architecture; None when every draw was asked."""
+        log_l, log_g = self.log_densities()
+        # Draw candidates from l, decision by decision (row d: the next ``candidates`` uniforms, as one
+        # ``rng.choice(K, candidates, p=l_d)`` per decision would), by inverting each cumulative histogram.
         cumulative = np.cumsum(np.exp(log_l), axis=1)
-        u = self.rng.rand(self.candidates, len(self._sizes))
-        cand = (u[:, :, None] >= cumulative[None, :, :]).sum(axis=2)
+        u = self.rng.rand(len(self._sizes), self.candidates)
+        cand = (u[:, :, None] >= cumulative[:, None, :]).sum(axis=2).T  # (candidates, decisions)
         cand = np.minimum(cand, self._sizes - 1)  # float round-off at the top of a histogram
         columns = np.arange(len(self._sizes))
-        score = (log_l[columns, cand] - log_g[columns, cand]).sum(axis=1)
-        for k in np.argsort(-score, kind="stable"):
+        ratio = log_l[columns, cand] - log_g[columns, cand]  # (candidates, decisions)
+        choice = cand[np.argmax(ratio, axis=0), columns]  # independent per decision, first on ties
+        if self.allow_repeats or tuple(choice) not in self._asked_keys:
+            return choice
+        for k in np.argsort(-ratio.sum(axis=1), kind="stable"):
             if self.allow_repeats or tuple(cand[k]) not in self._asked_keys:
                 return cand[k]
         return None
+
+    def log_densities(self) -> tuple[np.ndarray, np.ndarray]:
+        """log l and log g of every decision's values (rows: decisions, padded) from the results so far.
+
+        The good set is the best ``min(ceil(gamma sqrt(n)), forgetting)`` (hyperopt's ``ap_split_trials``
+        with ``gamma_cap`` = its linear forgetting, 25; NNI's ``split_history``), ties to the earlier
+        result; both sets keep the order results were told, which linear forgetting weighs by.
+        """
+        x, y = self._x[: self._n], self._y[: self._n]
+        n_good = min(math.ceil(self.gamma * math.sqrt(len(y))), self.forgetting)
+        order = np.argsort(-y, kind="stable")
+        good, bad = np.sort(order[:n_good]), np.sort(order[n_good:])  # time order, for forgetting
+        return np.log(self._density(x[good])), np.log(self._density(x[bad]))
 
     def _density(self, x: np.ndarray) -> np.ndarray:
         """Per decision, the prior-smoothed, forgetting-weighted histogram of ``x`` (rows: decisions)."""
@@ -113,8 +132,7 @@ class TpeStrategy(MultiTrialStrategy):
                            minlength=int(self._sizes.sum()))
         hist = np.zeros(self._valid.shape)
         hist[self._valid] = flat
-        prior = self.prior_weight / self._sizes[:, None]
-        density = np.where(self._valid, hist + prior, 0.0)
+        density = np.where(self._valid, hist + self.prior_weight, 0.0)  # prior_weight per value (hyperopt)
         return np.maximum(density / density.sum(axis=1, keepdims=True), 1e-300)  # padding: never drawn
 
     # ------------------------------------------------------------------------------ repeats

@@ -80,6 +80,17 @@ class RunSpec:
     settings: dict[str, Any]
 
 
+_THREAD_LIMITS: list[Any] = []  # a worker's BLAS/OpenMP limit, kept alive for the worker's life
+
+
+def _pin_threads() -> None:
+    """Worker initializer: one BLAS/OpenMP thread per worker process (threadpoolctl), so the workers'
+    predictor fits (WeakNAS's scikit-learn models, numpy) do not oversubscribe the cores between them."""
+    from threadpoolctl import threadpool_limits
+
+    _THREAD_LIMITS.append(threadpool_limits(limits=1))
+
+
 def _run_chunk(spec: RunSpec) -> list[dict[str, Any]]:
     """Run one chunk of seeded searches; return per-run arrays (small enough to send between processes)."""
     import torch
@@ -166,7 +177,8 @@ def run_tabular(methods: Sequence[str] | None = None, datasets: Sequence[str] = 
     if workers > 1:
         import multiprocessing
 
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_pin_threads) as pool:
             chunks = list(pool.map(_run_chunk, specs))
     else:
         chunks = [_run_chunk(s) for s in specs]
