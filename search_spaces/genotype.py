@@ -137,12 +137,24 @@ def _parse_edges(node: ast.expr, field: str) -> list[Edge]:
     return edges
 
 
+MAX_CONCAT = 64
+"""No cell of any space here has more than a few dozen nodes: a larger concat is a typo or an attack
+(``range(2, 10**10)`` would otherwise be expanded into a list until memory runs out)."""
+
+
 def _parse_concat(node: ast.expr, field: str) -> list[int]:
     if isinstance(node, ast.Call) and _call_name(node) == "range":
         try:
-            return list(range(*(ast.literal_eval(a) for a in node.args)))
-        except (ValueError, TypeError):
+            args = [ast.literal_eval(a) for a in node.args]
+            bounds = range(*args)
+        except (ValueError, TypeError, SyntaxError):
             raise GenotypeError(f"{field}: range() takes integer literals") from None
+        if not all(isinstance(a, int) and not isinstance(a, bool) for a in args) or node.keywords:
+            raise GenotypeError(f"{field}: range() takes integer literals")
+        if len(bounds) > MAX_CONCAT:
+            raise GenotypeError(f"{field}: {len(bounds)} concatenated nodes; a cell concatenates at most "
+                                f"{MAX_CONCAT} (write e.g. range(2, 6))")
+        return list(bounds)
     try:
         value = list(ast.literal_eval(node))
     except (ValueError, TypeError, SyntaxError):
