@@ -53,6 +53,37 @@ def suite_tuner_class(class_name: str) -> type | None:
     return getattr(tuners, attr)
 
 
+_PLATFORMS = ("local", "remote", "openpai", "aml", "kubeflow", "frameworkcontroller", "adl", "dlc", "hybrid")
+
+
+def _nni_reason(exc: BaseException, data: dict[str, Any]) -> str:
+    """One line saying why NNI refused the config; NNI's bare asserts and attribute errors say nothing.
+
+    ``maxTrialNumber: 0`` fails an ``assert`` without a message, and an unknown platform fails deep in
+    NNI's config classes with ``'dict' object has no attribute 'platform'``: name the field instead, or at
+    least the check of NNI's that failed.
+    """
+    service = data.get("trainingService")
+    services = service if isinstance(service, list) else [service]
+    for item in services:
+        platform = item.get("platform") if isinstance(item, dict) else None
+        if platform not in _PLATFORMS:
+            return (f"trainingService.platform {platform!r} is not one of NNI's platforms "
+                    f"({', '.join(_PLATFORMS)})")
+    for key in ("maxTrialNumber", "trialConcurrency"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            return f"{key} must be a positive whole number, got {value!r}"
+    text = " ".join(str(exc).split())
+    if text:
+        return text
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    failed = frames[-1].line if frames else ""
+    return f"{type(exc).__name__} in NNI's check `{failed}`" if failed else type(exc).__name__
+
+
 def check_experiment(path: str | Path) -> Any:
     """Validate ``path`` with NNI's ``ExperimentConfig`` and build its tuner; return the tuner, or None
     for a tuner that is not the suite's (not imported, so not checked beyond NNI's own fields)."""
@@ -64,7 +95,7 @@ def check_experiment(path: str | Path) -> Any:
         config = ExperimentConfig.load(str(path))
         config.validate()
     except Exception as exc:  # NNI raises ValueError, AssertionError, TypeError, ...
-        raise ConfigError(f"{path}: NNI rejects this config: {exc}") from None
+        raise ConfigError(f"{path}: NNI rejects this config: {_nni_reason(exc, data)}") from None
     try:
         check_training_service(config.canonical_copy())
     except ConfigError as exc:
