@@ -252,7 +252,12 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, metric: str = "final", *
     """Write the report of ``df`` into ``out_dir``; return every file written (and what was skipped)."""
     column = stats.metric_column(metric)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"--out {out} is a file, not a folder: give a folder for the report") from None
+    except PermissionError:
+        raise ConfigError(f"--out {out} cannot be created here (permission denied): give a writable folder") from None
     files: list[Path] = []
     if df.empty:
         raise ConfigError("no trials to report: the experiments hold no trials")

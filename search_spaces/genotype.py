@@ -59,7 +59,10 @@ class Genotype:
 
     @classmethod
     def from_text(cls, text: str) -> Genotype:
-        """Parse the DARTS notation (also with list concats or a ``genotypes.`` prefix)."""
+        """Parse the DARTS notation (also with list concats, a ``genotypes.`` prefix, or edges grouped per
+        node as pt.darts and the paper's code write them: ``normal=[[(op, 0), (op, 1)], ...]``)."""
+        if not isinstance(text, str):
+            raise GenotypeError(f"a genotype is DARTS-notation text, got {type(text).__name__} {text!r:.80}")
         try:
             node = ast.parse(text.strip(), mode="eval").body
         except SyntaxError as exc:
@@ -129,8 +132,12 @@ def _call_name(node: ast.Call) -> str:
 def _parse_edges(node: ast.expr, field: str) -> list[Edge]:
     try:
         value = ast.literal_eval(node)
+        if isinstance(value, (list, tuple)) and value and all(
+                isinstance(group, (list, tuple)) and group and all(isinstance(e, (list, tuple)) for e in group)
+                for group in value):
+            value = [edge for group in value for edge in group]  # per-node groups: flatten in node order
         edges = [(op, src) for op, src in value]
-    except (ValueError, TypeError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise GenotypeError(f"{field} must be a list of (op_name, input_index) pairs") from None
     if not all(isinstance(op, str) and isinstance(src, int) and not isinstance(src, bool) for op, src in edges):
         raise GenotypeError(f"{field} must be a list of (op_name: str, input_index: int) pairs, got {value!r}")
