@@ -87,8 +87,9 @@ class Document:
                 body.append(_html_table(value))
             elif kind == "figure":
                 path, alt, links = value
-                link_html = " · ".join(f'<a href="{html.escape(h)}">{html.escape(t)}</a>' for t, h in links)
-                body.append(f'<figure><img src="{html.escape(path)}" alt="{html.escape(alt)}">'
+                link_html = " · ".join(_link(html.escape(t), html.escape(h)) for t, h in links)
+                src = _safe_href(path) or ""
+                body.append(f'<figure><img src="{html.escape(src)}" alt="{html.escape(alt)}">'
                             f"<figcaption>{_inline(alt)} {link_html}</figcaption></figure>")
         return (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -106,11 +107,32 @@ _CSS = (
 )
 
 
+def _safe_href(href: str) -> str | None:
+    """``href`` if it is an http(s) URL or a relative path (the report's own files), else None.
+
+    Text from a trial DB (experiment names, genotypes, notes) reaches the report: a ``javascript:`` or
+    ``data:`` link written there must not become a clickable script in ``report.html``.
+    """
+    scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*):", href)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        return None
+    return href
+
+
+def _link(text_html: str, href: str) -> str:
+    """An ``<a>`` for an allowed ``href`` (attribute-escaped), or the bare text for any other."""
+    safe = _safe_href(html.unescape(href))
+    if safe is None:
+        return text_html
+    return f'<a href="{html.escape(safe, quote=True)}">{text_html}</a>'
+
+
 def _inline(text: str) -> str:
-    """Escape for HTML, then render the Markdown inline subset the report uses: `code` and [text](href)."""
-    escaped = html.escape(text, quote=False)
+    """Escape for HTML (quotes too: nothing from a DB can open an attribute), then render the Markdown
+    inline subset the report uses: `code` and [text](href), links only to http(s) or relative paths."""
+    escaped = html.escape(text, quote=True)
     escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', escaped)
+    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", lambda m: _link(m.group(1), m.group(2)), escaped)
 
 
 def _cell(value: Any) -> str:
@@ -231,7 +253,12 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, metric: str = "final", *
     """Write the report of ``df`` into ``out_dir``; return every file written (and what was skipped)."""
     column = stats.metric_column(metric)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"--out {out} is a file, not a folder: give a folder for the report") from None
+    except PermissionError:
+        raise ConfigError(f"--out {out} cannot be created here (permission denied): give a writable folder") from None
     files: list[Path] = []
     if df.empty:
         raise ConfigError("no trials to report: the experiments hold no trials")

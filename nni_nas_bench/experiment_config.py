@@ -9,7 +9,6 @@ before anything starts.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,66 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+SUITE_TUNERS: tuple[str, ...] = ("BenchmarkTuner", "MultiTrialTuner", "RandomBaselineTuner")
+
+
+def suite_tuner_class(class_name: str) -> type | None:
+    """The suite's tuner class named ``class_name`` (``nni_nas_bench.tuners[.module].Name``); None for a
+    tuner outside the suite's package; a ConfigError for a name in it that is none of its tuners.
+
+    Resolved from the installed package only, never from the YAML's ``codeDirectory``: a folder there
+    named ``nni_nas_bench`` cannot shadow the suite, and no module outside the suite is imported.
+    """
+    module_name, _, attr = class_name.rpartition(".")
+    if module_name.split(".")[0] != "nni_nas_bench":
+        return None
+    if attr not in SUITE_TUNERS or not (module_name == "nni_nas_bench.tuners"
+                                        or module_name.startswith("nni_nas_bench.tuners.")):
+        import difflib
+
+        close = difflib.get_close_matches(attr, SUITE_TUNERS, n=1)
+        hint = f"did you mean nni_nas_bench.tuners.{close[0]}?" if close else \
+            f"the suite's tuners are nni_nas_bench.tuners.{{{', '.join(SUITE_TUNERS)}}}"
+        raise ConfigError(f"tuner.className {class_name!r} cannot be imported: {hint}")
+    from nni_nas_bench import tuners
+
+    return getattr(tuners, attr)
+
+
+_PLATFORMS = ("local", "remote", "openpai", "aml", "kubeflow", "frameworkcontroller", "adl", "dlc", "hybrid")
+
+
+def _nni_reason(exc: BaseException, data: dict[str, Any]) -> str:
+    """One line saying why NNI refused the config; NNI's bare asserts and attribute errors say nothing.
+
+    ``maxTrialNumber: 0`` fails an ``assert`` without a message, and an unknown platform fails deep in
+    NNI's config classes with ``'dict' object has no attribute 'platform'``: name the field instead, or at
+    least the check of NNI's that failed.
+    """
+    service = data.get("trainingService")
+    services = service if isinstance(service, list) else [service]
+    for item in services:
+        platform = item.get("platform") if isinstance(item, dict) else None
+        if platform not in _PLATFORMS:
+            return (f"trainingService.platform {platform!r} is not one of NNI's platforms "
+                    f"({', '.join(_PLATFORMS)})")
+    for key in ("maxTrialNumber", "trialConcurrency"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            return f"{key} must be a positive whole number, got {value!r}"
+    text = " ".join(str(exc).split())
+    if text:
+        return text
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    failed = frames[-1].line if frames else ""
+    return f"{type(exc).__name__} in NNI's check `{failed}`" if failed else type(exc).__name__
+
+
 def check_experiment(path: str | Path) -> Any:
-    """Validate ``path`` with NNI's ``ExperimentConfig`` and build its tuner; return the tuner."""
+    """Validate ``path`` with NNI's ``ExperimentConfig`` and build its tuner; return the tuner, or None
+    for a tuner that is not the suite's (not imported, so not checked beyond NNI's own fields)."""
     from nni.experiment.config import ExperimentConfig
 
     path = Path(path).resolve()
@@ -38,7 +95,7 @@ def check_experiment(path: str | Path) -> Any:
         config = ExperimentConfig.load(str(path))
         config.validate()
     except Exception as exc:  # NNI raises ValueError, AssertionError, TypeError, ...
-        raise ConfigError(f"{path}: NNI rejects this config: {exc}") from None
+        raise ConfigError(f"{path}: NNI rejects this config: {_nni_reason(exc, data)}") from None
     try:
         check_training_service(config.canonical_copy())
     except ConfigError as exc:
@@ -47,15 +104,16 @@ def check_experiment(path: str | Path) -> Any:
     class_name = tuner.get("className")
     if not class_name:
         raise ConfigError(f"{path}: tuner.className is missing (e.g. nni_nas_bench.tuners.RandomBaselineTuner)")
-    code_dir = (path.parent / tuner.get("codeDirectory", ".")).resolve()
-    module_name, _, attr = class_name.rpartition(".")
-    sys.path.insert(0, str(code_dir))
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"{path}: tuner.className {class_name!r} cannot be imported ({exc})") from None
-    finally:
-        sys.path.remove(str(code_dir))
+        cls = suite_tuner_class(class_name)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if cls is None:
+        # Importing a foreign tuner would run its module's code (and anything beside it in codeDirectory)
+        # just to validate a file: `check` must never execute user code, so that tuner is not checked.
+        print(f"note {path}: tuner.className {class_name!r} is not one of the suite's tuners "
+              f"({', '.join(SUITE_TUNERS)}); NNI's fields were checked, its classArgs are not", file=sys.stderr)
+        return None
     try:
         instance = cls(**(tuner.get("classArgs") or {}))
     except TypeError as exc:

@@ -123,13 +123,22 @@ def out_of_memory_message(exc: BaseException, params: dict[str, Any]) -> str:
 
 
 def _load_params(text: str) -> dict[str, Any]:
+    """``--params``: a JSON file's path, or JSON text (anything that is no existing file is read as JSON,
+    so ``'[1,2]'`` is a wrong JSON value, not a missing file)."""
+    path = Path(text)
     try:
-        raw = text if text.lstrip().startswith("{") else Path(text).read_text()
-        params = json.loads(raw)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--params must be a JSON object or a JSON file: {exc}") from None
+        is_file = path.is_file()
+    except OSError:  # a name too long to be a path: JSON text
+        is_file = False
+    try:
+        params = json.loads(path.read_text() if is_file else text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--params file {text} is unreadable: {exc}") from None
+    except json.JSONDecodeError as exc:
+        where = f"file {text}" if is_file else "text (no such file either)"
+        raise ConfigError(f"--params must be a JSON object or a JSON file; the {where} is not JSON: {exc}") from None
     if not isinstance(params, dict):
-        raise ConfigError("--params must be a JSON object")
+        raise ConfigError(f"--params must be a JSON object ({{...}}), got a JSON {type(params).__name__}")
     return params
 
 

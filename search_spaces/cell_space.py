@@ -89,6 +89,11 @@ def build_cell_network(genotype: Genotype, C: int = 36, num_classes: int = 10, l
                        channel_increment=channel_increment)
 
 
+MAX_NODES = 8
+"""Intermediate nodes per cell: published cells have 4 (DARTS) to 6 (CNAS); beyond 8 a value is a typo
+(the supernet's edges grow quadratically and nothing published compares with it)."""
+
+
 class CellSpaceBase:
     """A discrete two-cell space; subclasses set the class attributes below and may extend the network.
 
@@ -109,8 +114,8 @@ class CellSpaceBase:
         # benchmark that builds it) imports on machines without nni.
         from nni.mutable import MutableDict, label_scope
 
-        if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
-            raise GenotypeError(f"n_nodes must be a positive integer, got {n_nodes!r}")
+        if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or not 1 <= n_nodes <= MAX_NODES:
+            raise GenotypeError(f"n_nodes must be an integer from 1 to {MAX_NODES}, got {n_nodes!r}")
         self.op_set = op_set
         self.candidate_ops = get_op_set(op_set)  # with 'none' where the set has it: what a supernet mixes
         self.ops = tuple(op for op in self.candidate_ops if op != "none")

@@ -59,7 +59,10 @@ class Genotype:
 
     @classmethod
     def from_text(cls, text: str) -> Genotype:
-        """Parse the DARTS notation (also with list concats or a ``genotypes.`` prefix)."""
+        """Parse the DARTS notation (also with list concats, a ``genotypes.`` prefix, or edges grouped per
+        node as pt.darts and the paper's code write them: ``normal=[[(op, 0), (op, 1)], ...]``)."""
+        if not isinstance(text, str):
+            raise GenotypeError(f"a genotype is DARTS-notation text, got {type(text).__name__} {text!r:.80}")
         try:
             node = ast.parse(text.strip(), mode="eval").body
         except SyntaxError as exc:
@@ -133,20 +136,36 @@ def _call_name(node: ast.Call) -> str:
 def _parse_edges(node: ast.expr, field: str) -> list[Edge]:
     try:
         value = ast.literal_eval(node)
+        if isinstance(value, (list, tuple)) and value and all(
+                isinstance(group, (list, tuple)) and group and all(isinstance(e, (list, tuple)) for e in group)
+                for group in value):
+            value = [edge for group in value for edge in group]  # per-node groups: flatten in node order
         edges = [(op, src) for op, src in value]
-    except (ValueError, TypeError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise GenotypeError(f"{field} must be a list of (op_name, input_index) pairs") from None
     if not all(isinstance(op, str) and isinstance(src, int) and not isinstance(src, bool) for op, src in edges):
         raise GenotypeError(f"{field} must be a list of (op_name: str, input_index: int) pairs, got {value!r}")
     return edges
 
 
+MAX_CONCAT = 64
+"""No cell of any space here has more than a few dozen nodes: a larger concat is a typo or an attack
+(``range(2, 10**10)`` would otherwise be expanded into a list until memory runs out)."""
+
+
 def _parse_concat(node: ast.expr, field: str) -> list[int]:
     if isinstance(node, ast.Call) and _call_name(node) == "range":
         try:
-            return list(range(*(ast.literal_eval(a) for a in node.args)))
-        except (ValueError, TypeError):
+            args = [ast.literal_eval(a) for a in node.args]
+            bounds = range(*args)
+        except (ValueError, TypeError, SyntaxError):
             raise GenotypeError(f"{field}: range() takes integer literals") from None
+        if not all(isinstance(a, int) and not isinstance(a, bool) for a in args) or node.keywords:
+            raise GenotypeError(f"{field}: range() takes integer literals")
+        if len(bounds) > MAX_CONCAT:
+            raise GenotypeError(f"{field}: {len(bounds)} concatenated nodes; a cell concatenates at most "
+                                f"{MAX_CONCAT} (write e.g. range(2, 6))")
+        return list(bounds)
     try:
         value = list(ast.literal_eval(node))
     except (ValueError, TypeError, SyntaxError):

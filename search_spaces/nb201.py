@@ -104,7 +104,7 @@ class NB201Arch:
                 raise GenotypeError(f"node {node} of {text[:200]!r} needs {node} inputs, got {len(edges)}")
             for edge in edges:
                 op, _, src = edge.partition("~")
-                if not src.isdigit() or int(src) >= node or (node, int(src)) in ops:
+                if not (src.isascii() and src.isdigit()) or int(src) >= node or (node, int(src)) in ops:
                     raise GenotypeError(f"node {node} of {text[:200]!r}: bad input in {edge!r} "
                                         f"(each of 0..{node - 1} once)")
                 ops[(node, int(src))] = op

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +51,26 @@ class CheckpointStore:
         self.path = Path(root) / f"{key}.pt"
 
     def load(self) -> dict[str, Any] | None:
-        """The last saved state, or None when this run never saved one."""
+        """The last saved state, or None when this run never saved one.
+
+        ``weights_only=True``: a checkpoint is tensors, numbers, strings and containers, nothing else, so
+        unpickling arbitrary objects is refused. A crafted file (``__reduce__`` calling a shell) is then an
+        unreadable checkpoint, never code run on load.
+        """
         if not self.path.exists():
             return None
         try:
-            return torch.load(self.path, map_location="cpu", weights_only=False)
-        except Exception as exc:
+            return torch.load(self.path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            # torch's own message suggests weights_only=False, i.e. running the file's code: not here.
             raise ConfigError(
-                f"checkpoint {self.path} is unreadable ({exc}); delete it to retrain this run from epoch 0"
+                f"checkpoint {self.path} is unreadable (it holds objects other than tensors and plain data, "
+                "refused since loading them could run code); delete it to retrain this run from epoch 0"
+            ) from None
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"checkpoint {self.path} is unreadable ({reason}); delete it to retrain this run from epoch 0"
             ) from None
 
     def save(self, state: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ network was trained.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -109,6 +110,9 @@ def _check_type(name: str, value: Any, annotation: str) -> None:
     is_bool = isinstance(value, bool)
     if not isinstance(value, allowed) or (is_bool and bool not in allowed):
         raise ConfigError(f"protocol.{name} must be {annotation}, got {value!r} ({type(value).__name__})")
+    if isinstance(value, float) and not math.isfinite(value):
+        # ``lr: .nan`` passes every comparison (nan < 0 is False) and would train a NaN network.
+        raise ConfigError(f"protocol.{name} must be a finite number, got {value!r}")
 
 
 # Named protocols. SPEC experiment 1's ten protocols are 'base' plus tricks; the method-specific final

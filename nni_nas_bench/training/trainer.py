@@ -24,6 +24,7 @@ from torch import nn
 from nni_nas_bench.errors import TrialFailedError
 from nni_nas_bench.training.checkpoint import CheckpointStore
 from nni_nas_bench.training.cost import count_mflops, count_parameters
+from nni_nas_bench.training.progress import EpochProgress
 from nni_nas_bench.training.protocol import Protocol
 
 Reporter = Callable[[dict[str, Any]], None]
@@ -123,8 +124,9 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
             model.drop_path_prob.fill_(protocol.drop_path * epoch / protocol.epochs)
         train_loader.set_epoch(epoch)
         tic = time.perf_counter()
+        progress = EpochProgress(epoch, protocol.epochs, len(train_loader), log)
         loss_sum, correct, seen = train_epoch(model, train_loader, optimizer, criterion, protocol, device,
-                                               memory_format)
+                                               memory_format, progress=progress.step)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         epoch_seconds = time.perf_counter() - tic
@@ -165,11 +167,13 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
 
 def train_epoch(model: nn.Module, loader: Loader, optimizer: torch.optim.Optimizer, criterion: nn.Module,
                  protocol: Protocol, device: torch.device,
-                 memory_format: torch.memory_format) -> tuple[float, int, int]:
+                 memory_format: torch.memory_format,
+                 progress: Callable[[int], None] | None = None) -> tuple[float, int, int]:
     """One pass over the training loader: (loss sum, correct, samples).
 
     Sums stay on the device, so there is no per-step host synchronisation; the benchmark times this
-    same function, so measured speed is the speed trials get.
+    same function, so measured speed is the speed trials get. ``progress`` is told each step's image
+    count (the trial's in-epoch progress lines, :mod:`nni_nas_bench.training.progress`).
     """
     model.train()
     loss_sum = torch.zeros((), device=device)
@@ -191,4 +195,6 @@ def train_epoch(model: nn.Module, loader: Loader, optimizer: torch.optim.Optimiz
         loss_sum += loss.detach().float() * y.numel()
         correct += (logits.detach().argmax(1) == y).sum()
         seen += y.numel()
+        if progress is not None:
+            progress(y.numel())
     return loss_sum.item(), int(correct.item()), seen

@@ -106,6 +106,10 @@ class RandomBaselineTuner(BuildsInBackground, Tuner):
         base_protocol = from_dict(protocol)
         if train_seed is not None:
             base_protocol = base_protocol.replace(seed=train_seed)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            # numpy would fail later, in the dispatcher, with a cast error: say it here, at check/create.
+            raise ConfigError(f"seed must be a non-negative integer (architecture k is drawn from (seed, k)), "
+                              f"got {seed!r}")
         self.num_archs, self.seed, self.study = num_archs, seed, study
         self.space_name = space
         self.variants = []
