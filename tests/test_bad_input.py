@@ -104,8 +104,8 @@ def test_missing_data_root_on_the_worker_fails_the_first_trial_at_once(
 
 @pytest.mark.slow
 def test_nnictl_create_with_a_bad_tuner_setting(tmp_path: Path) -> None:
-    """What nnictl shows: create succeeds, the experiment turns ERROR ("Tuner did not connect") within
-    seconds, and the dispatcher log ends with the tuner's one-line reason."""
+    """What nnictl shows: create succeeds, the experiment turns ERROR within seconds, and the dispatcher
+    log ends with the tuner's one-line reason."""
     from tests.nnictl_session import create
 
     config = _benchmark(method="dartz")
@@ -119,7 +119,8 @@ def test_nnictl_create_with_a_bad_tuner_setting(tmp_path: Path) -> None:
             time.sleep(1)
         assert session.status()["status"] == "ERROR"
         last = (session.folder / "log" / "dispatcher.log").read_text().strip().splitlines()[-1]
-        assert last.startswith("nni_nas_bench.errors.ConfigError: unknown strategy 'dartz'; choose one of:"), last
+        # the tuner builds in a thread (it connects first) and ends the dispatcher with its one-line reason
+        assert "nni-nas-bench: error: unknown strategy 'dartz'; choose one of:" in last, last
         assert not session.trials()  # no trial was ever started
     finally:
         session.stop()
