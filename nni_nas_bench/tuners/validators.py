@@ -177,7 +177,14 @@ class BuildsInBackground:
     _build_error: BaseException | None = None
 
     def _build_in_background(self, build: Callable[[], None]) -> None:
-        """Run ``build`` (the heavy part of ``__init__``) in a thread."""
+        """Run ``build`` (the heavy part of ``__init__``) in a thread under NNI's dispatcher.
+
+        Elsewhere (Python, tests, ``nas-bench check``) there is no connect window to meet, so the build
+        runs here and a bad setting raises from the constructor, where a caller expects it.
+        """
+        if not in_dispatcher():
+            build()
+            return
 
         def run() -> None:
             try:
