@@ -152,10 +152,34 @@ def test_trial_parameters_and_tabular() -> None:
     ({"num_searches": 0}, "num_searches must be an integer >= 1"),
 ])
 def test_bad_class_args(kwargs: dict[str, Any], message: str) -> None:
-    tuner = _tuner(**kwargs)  # the strategies are built in a thread: errors come with the first use
-    for use in (lambda: tuner.num_trials, lambda: tuner.generate_multiple_parameters([0])):
-        with pytest.raises(ConfigError, match=message):
-            use()
+    with pytest.raises(ConfigError, match=message):  # outside NNI's dispatcher the constructor raises
+        _tuner(**kwargs)
+
+
+def test_under_the_dispatcher_the_build_runs_in_a_thread_and_its_error_comes_at_first_use(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """NNI's manager allows a tuner 10 s to connect: the heavy build must not hold the constructor."""
+    import threading
+
+    from nni_nas_bench.tuners import validators
+
+    monkeypatch.setattr(validators, "in_dispatcher", lambda: True)
+    release = threading.Event()
+
+    class Tuner(validators.BuildsInBackground):
+        def __init__(self) -> None:
+            self._build_in_background(self._build)
+
+        def _build(self) -> None:
+            release.wait(10)
+            raise ConfigError("num_searches must be an integer >= 1, got 0")
+
+    tuner = Tuner()  # returns while the build waits
+    assert tuner._builder is not None and tuner._builder.is_alive()
+    release.set()
+    for _ in range(2):  # every use re-raises the build's error
+        with pytest.raises(ConfigError, match="num_searches must be"):
+            tuner._wait_built()
 
 
 def test_benchmark_tuner_refuses_multi_trial_methods() -> None:
