@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from nni_nas_bench.strategies import create_strategy
     from nni_nas_bench.tabular import load_table
     from search_spaces import create_space
-    from search_spaces.nb201 import NB201_OPS
+    from search_spaces.nb201_arch import NB201_OPS
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     space = create_space("nb201")

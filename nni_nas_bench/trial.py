@@ -26,14 +26,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
 from nni_nas_bench.contract import Role, identity, parameters_line
 from nni_nas_bench.errors import ConfigError, NasBenchError, TrialFailedError
 from nni_nas_bench.provenance import code_version
 from nni_nas_bench.training import from_dict
-from nni_nas_bench.training.checkpoint import CheckpointStore, checkpoint_key, default_checkpoint_root
-from nni_nas_bench.training.trainer import resolve_device, train
 
 REQUIRED = ("dataset", "space", "genotype", "protocol")
 
@@ -43,7 +39,12 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
               download: bool = False, report_epoch: Callable[[dict[str, Any]], None] | None = None,
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train the architecture of ``params`` and return its final metrics (identity included)."""
+    # torch only here and in the search branch: a tabular trial (a table lookup) must not pay its import.
+    import torch
+
     from nni_nas_bench.data import get_dataset_info, load_split, make_loaders
+    from nni_nas_bench.training.checkpoint import CheckpointStore, checkpoint_key
+    from nni_nas_bench.training.trainer import resolve_device, train
     from search_spaces import create_space
 
     missing = [k for k in REQUIRED if k not in params]
@@ -122,6 +123,12 @@ def out_of_memory_message(exc: BaseException, params: dict[str, Any]) -> str:
             "or set useActiveGpu: false so trials do not share a GPU with other jobs")
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """A torch out-of-memory error; without importing torch (a trial that never imported it has none)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(exc, torch.OutOfMemoryError)
+
+
 def _load_params(text: str) -> dict[str, Any]:
     """``--params``: a JSON file's path, or JSON text (anything that is no existing file is read as JSON,
     so ``'[1,2]'`` is a wrong JSON value, not a missing file)."""
@@ -191,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics = run_tabular_trial(params, data_root=data_root)
         elif params.get("role") == Role.SEARCH:
             from nni_nas_bench.search_trial import run_search
+            from nni_nas_bench.training.checkpoint import checkpoint_key, default_checkpoint_root
 
             # A restarted search trial has a new id and output folder: its checkpoints are keyed by what it
             # searches (experiment + parameters), like final trainings'.
@@ -200,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                                  output_dir=os.environ.get("NNI_OUTPUT_DIR"), report_epoch=report_epoch,
                                  checkpoint_dir=search_checkpoints)
         else:
+            from nni_nas_bench.training.checkpoint import default_checkpoint_root
+
             metrics = run_trial(
                 params, data_root=data_root, device=args.device,
                 checkpoint_root=args.checkpoint_dir or default_checkpoint_root(),
@@ -208,12 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     except TrialFailedError as exc:
         print(f"nni-nas-bench: trial failed: {exc}", file=sys.stderr, flush=True)
         return 3
-    except torch.OutOfMemoryError as exc:
-        print(f"nni-nas-bench: trial failed: {out_of_memory_message(exc, params)}", file=sys.stderr, flush=True)
-        return 3
     except NasBenchError as exc:
         print(f"nni-nas-bench: error: {exc}", file=sys.stderr, flush=True)
         return 2
+    except Exception as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        print(f"nni-nas-bench: trial failed: {out_of_memory_message(exc, params)}", file=sys.stderr, flush=True)
+        return 3
     print("final: " + json.dumps(metrics, sort_keys=True), flush=True)
     if report_final is not None:
         report_final(metrics)

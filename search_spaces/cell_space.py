@@ -37,7 +37,8 @@ from torch import nn
 from nni_nas_bench.errors import GenotypeError
 from search_spaces.cells import Cell, CellNetwork
 from search_spaces.genotype import Edge, Genotype
-from search_spaces.ops import build_op, get_op_set
+from search_spaces.op_sets import get_op_set
+from search_spaces.ops import build_op
 
 CELL_TYPES = ("normal", "reduce")
 
@@ -97,7 +98,7 @@ MAX_NODES = 8
 class CellSpaceBase:
     """A discrete two-cell space; subclasses set the class attributes below and may extend the network.
 
-    ``op_set`` names an entry of :data:`search_spaces.ops.OP_SETS`; ``n_nodes`` is the number of
+    ``op_set`` names an entry of :data:`search_spaces.op_sets.OP_SETS`; ``n_nodes`` is the number of
     intermediate nodes per cell. ``none`` is never a choice of a discrete space (it only exists inside
     supernets: :attr:`candidate_ops` keeps it for them).
     """

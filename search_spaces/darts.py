@@ -48,7 +48,7 @@ def pool_bn_op(name: str, C: int, stride: int) -> nn.Module:
 class DartsCellSpace(CellSpaceBase):
     """The discrete DARTS cell space: decisions, uniform sampler, genotype mapping, child networks.
 
-    ``op_set`` names an entry of :data:`search_spaces.ops.OP_SETS` (``darts`` or SPEC experiment 3's
+    ``op_set`` names an entry of :data:`search_spaces.op_sets.OP_SETS` (``darts`` or SPEC experiment 3's
     ``poor``); ``n_nodes`` is 4 in DARTS, 5 and 6 for the larger cells of other methods. ``pool_bn`` puts an
     affine BN behind every pooling op of the child (final) networks, as the final networks of the
     benchmark's DARTS, StacNAS and MANAS did (:func:`pool_bn_op`); supernets are unaffected (their mixed

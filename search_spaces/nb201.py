@@ -23,7 +23,6 @@ channels at the default ``C=16``) joined by residual reduction blocks (ResNet ba
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -31,90 +30,18 @@ import torch
 from torch import nn
 
 from nni_nas_bench.errors import ConfigError, GenotypeError
-from search_spaces.ops import ReLUConvBN, Zero, build_op, get_op_set
+from search_spaces.nb201_arch import (
+    EDGES,
+    LABELS,
+    N_NODES,
+    NB201_OPS,
+    NUM_ARCHS,
+    OP_CODE,
+    NB201Arch,
+    nb201_mflops,
+)
+from search_spaces.ops import ReLUConvBN, Zero, build_op
 from search_spaces.supernet import EdgeWeights, FixedRows, MixedOp, Sampler
-
-NB201_OPS: tuple[str, ...] = get_op_set("nb201")
-N_NODES = 4
-# (node, input) of every edge, in the order of the text form: node 1's input, node 2's two, node 3's three.
-EDGES: tuple[tuple[int, int], ...] = tuple((j, i) for j in range(1, N_NODES) for i in range(j))
-LABELS: tuple[str, ...] = tuple(f"edge_{j}_{i}" for j, i in EDGES)
-NUM_ARCHS = len(NB201_OPS) ** len(EDGES)
-_OP_CODE = {op: k for k, op in enumerate(NB201_OPS)}
-_PARAMETRIC_MACS = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}  # multiply-adds per C²·H·W of each op
-
-
-@dataclass(frozen=True)
-class NB201Arch:
-    """One NB201 cell: the op of each edge, in :data:`EDGES` order. Immutable and hashable."""
-
-    ops: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        ops = tuple(str(op) for op in self.ops)
-        object.__setattr__(self, "ops", ops)
-        if len(ops) != len(EDGES):
-            raise GenotypeError(f"an NB201 cell has {len(EDGES)} edges, got {len(ops)} ops: {list(ops)}")
-        for (node, src), op in zip(EDGES, ops):
-            if op not in _OP_CODE:
-                raise GenotypeError(f"edge {src}->{node}: operation {op!r} is not an NB201 op ({', '.join(NB201_OPS)})")
-
-    def op(self, node: int, src: int) -> str:
-        """The operation on the edge from node ``src`` into node ``node``."""
-        return self.ops[EDGES.index((node, src))]
-
-    @property
-    def code(self) -> int:
-        """The base-5 code of the cell (see the module docstring; not NB201's table index)."""
-        return sum(_OP_CODE[op] * len(NB201_OPS) ** k for k, op in enumerate(self.ops))
-
-    @classmethod
-    def from_code(cls, code: int) -> NB201Arch:
-        """The cell of a base-5 code in ``[0, 15625)``."""
-        if not 0 <= int(code) < NUM_ARCHS:
-            raise GenotypeError(f"NB201 code must be in [0, {NUM_ARCHS}), got {code}")
-        code, ops = int(code), []
-        for _ in EDGES:
-            code, k = divmod(code, len(NB201_OPS))
-            ops.append(NB201_OPS[k])
-        return cls(tuple(ops))
-
-    def to_text(self) -> str:
-        """NB201's ``arch str`` (``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``)."""
-        nodes = ["|" + "|".join(f"{self.op(j, i)}~{i}" for i in range(j)) + "|" for j in range(1, N_NODES)]
-        return "+".join(nodes)
-
-    __str__ = to_text
-
-    @classmethod
-    def from_text(cls, text: str) -> NB201Arch:
-        """Parse NB201's ``arch str``; every malformed part gets a message naming it."""
-        if not isinstance(text, str):
-            raise GenotypeError(f"an NB201 architecture is a string like {_EXAMPLE!r}, got {type(text).__name__}")
-        parts = text.strip().split("+")
-        if len(parts) != N_NODES - 1:
-            raise GenotypeError(f"an NB201 architecture has {N_NODES - 1} '+'-separated nodes, like {_EXAMPLE!r}; "
-                                f"got {text[:200]!r}")
-        ops: dict[tuple[int, int], str] = {}
-        for node, part in enumerate(parts, start=1):
-            if not (part.startswith("|") and part.endswith("|")):
-                raise GenotypeError(f"node {node} of {text[:200]!r} must read |op~0|...|, got {part!r}")
-            edges = part[1:-1].split("|")
-            if len(edges) != node:
-                raise GenotypeError(f"node {node} of {text[:200]!r} needs {node} inputs, got {len(edges)}")
-            for edge in edges:
-                op, _, src = edge.partition("~")
-                if not (src.isascii() and src.isdigit()) or int(src) >= node or (node, int(src)) in ops:
-                    raise GenotypeError(f"node {node} of {text[:200]!r}: bad input in {edge!r} "
-                                        f"(each of 0..{node - 1} once)")
-                ops[(node, int(src))] = op
-        return cls(tuple(ops[e] for e in EDGES))
-
-
-_EXAMPLE = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
-# The ResNet cell of NB201 (its table index 11472): what tests and docs use as a known architecture.
-RESNET_CELL = NB201Arch.from_text(_EXAMPLE)
-
 
 # ------------------------------------------------------------------------------------------- network
 EdgeFactory = Callable[[int, int], nn.Module]  # (node, input) -> the module on that edge
@@ -191,23 +118,6 @@ def build_nb201_network(arch: NB201Arch, C: int = 16, num_classes: int = 10, lay
     return NB201Network(make_cell, C, num_classes, layers)
 
 
-def nb201_mflops(arch: NB201Arch, C: int = 16, num_classes: int = 10, layers: int = 5, image_size: int = 32) -> float:
-    """Multiply-adds (millions) of the convolutions and the classifier, counted analytically.
-
-    BN, pooling and additions are left out (they are a few percent and the same kind in every cell), so
-    the count is exact for what it counts and needs no network: a search can ask it for every query.
-    """
-    macs = 3 * C * 9 * image_size**2  # stem
-    per_cell = sum(_PARAMETRIC_MACS.get(op, 0) for op in arch.ops)
-    hw = image_size**2
-    for stage, width in enumerate((C, 2 * C, 4 * C)):
-        if stage:
-            hw //= 4
-            macs += 9 * (width // 2) * width * hw + 9 * width * width * hw + (width // 2) * width * hw
-        macs += layers * per_cell * width * width * hw
-    return (macs + 4 * C * num_classes) / 1e6
-
-
 # ------------------------------------------------------------------------------------------- the space
 class NB201Space:
     """The NB201 space: one categorical per edge, uniform sampler, text form, child networks and a supernet.
@@ -263,12 +173,12 @@ class NB201Space:
 
     def to_sample(self, arch: NB201Arch) -> dict[str, str]:
         """The sample dict of a cell."""
-        return dict(zip(LABELS, self.validate(arch).ops))
+        return self.validate(arch).to_sample()
 
     def code(self, sample: Mapping[str, Any]) -> int:
         """The base-5 code of a sample (what the tabular evaluator indexes its lookup array with)."""
         try:
-            return sum(_OP_CODE[sample[label]] * 5**k for k, label in enumerate(LABELS))
+            return sum(OP_CODE[sample[label]] * 5**k for k, label in enumerate(LABELS))
         except KeyError as exc:
             raise GenotypeError(f"not an NB201 sample ({exc} unknown or missing): {dict(sample)}") from None
 

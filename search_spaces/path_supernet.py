@@ -29,7 +29,8 @@ from torch import nn
 
 from search_spaces.cells import Cell, CellNetwork
 from search_spaces.genotype import Genotype
-from search_spaces.nb201 import EDGES, NB201_OPS, NB201Arch, NB201Cell, NB201Network, NB201Space
+from search_spaces.nb201 import NB201Cell, NB201Network, NB201Space
+from search_spaces.nb201_arch import EDGES, NB201_OPS, NB201Arch
 from search_spaces.ops import FactorizedReduce, build_op
 
 

@@ -94,7 +94,7 @@ def test_nested_per_node_genotype_reads_as_the_flat_one() -> None:
 @pytest.mark.parametrize("digit", ["²", "٢", "１"], ids=["superscript", "arabic-indic", "fullwidth"])
 def test_nb201_index_with_non_ascii_digits_is_refused(digit: str) -> None:
     from nni_nas_bench.errors import GenotypeError
-    from search_spaces.nb201 import NB201Arch
+    from search_spaces.nb201_arch import NB201Arch
 
     with pytest.raises(GenotypeError, match="bad input"):
         NB201Arch.from_text(f"|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~{digit}|")

@@ -14,7 +14,8 @@ from scipy.stats import chisquare
 from nni_nas_bench.errors import ConfigError, GenotypeError
 from search_spaces import create_space, list_spaces
 from search_spaces.genotype import PUBLISHED, Genotype
-from search_spaces.ops import OP_SETS, OPS, build_op
+from search_spaces.op_sets import OP_SETS
+from search_spaces.ops import OPS, build_op
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

@@ -16,7 +16,7 @@ from scipy import stats as sps
 
 from nni_nas_bench.errors import ConfigError, DatasetNotFoundError, GenotypeError
 from search_spaces import create_space
-from search_spaces.nb201 import LABELS, NB201_OPS, NUM_ARCHS, RESNET_CELL, NB201Arch, nb201_mflops
+from search_spaces.nb201_arch import LABELS, NB201_OPS, NUM_ARCHS, RESNET_CELL, NB201Arch, nb201_mflops
 from tests.conftest import SHARED_DATA
 
 TABLES = SHARED_DATA / "nas-bench-201"

@@ -32,7 +32,7 @@ def test_tiny_darts_search_of_nb201_returns_a_tabulated_cell(order: int, real: b
     from nni_nas_bench.strategies import create_strategy
     from nni_nas_bench.tabular import load_table
     from search_spaces import create_space
-    from search_spaces.nb201 import EDGES, NB201_OPS, NB201Arch
+    from search_spaces.nb201_arch import EDGES, NB201_OPS, NB201Arch
 
     monkeypatch.setenv("NNB_CACHE_DIR", str(cache_dir))
     space = create_space("nb201")
@@ -73,7 +73,7 @@ def test_tiny_one_shot_search_of_nb201_returns_a_cell_and_its_table_accuracy(nam
     from nni_nas_bench.tabular import load_table
     from nni_nas_bench.tabular.trial import run_tabular_trial
     from search_spaces import create_space
-    from search_spaces.nb201 import NB201_OPS, NB201Arch
+    from search_spaces.nb201_arch import NB201_OPS, NB201Arch
 
     monkeypatch.setenv("NNB_CACHE_DIR", str(cache_dir))
     space = create_space("nb201")
@@ -159,7 +159,7 @@ def test_gumbel_sample_is_one_hot_forward_follows_softmax_alpha_and_evaluates_th
 
 def test_enas_path_supernet_of_nb201_runs_only_the_sampled_ops() -> None:
     from search_spaces import create_space
-    from search_spaces.nb201 import NB201Arch
+    from search_spaces.nb201_arch import NB201Arch
     from search_spaces.path_supernet import PathSupernet, SampledNB201Edge
 
     space = create_space("nb201")
@@ -192,7 +192,7 @@ def test_gdas_evaluates_the_argmax_path_with_bn_statistics_of_that_path() -> Non
 
     from nni_nas_bench.strategies.gdas import GdasStrategy, GumbelSampler
     from search_spaces import create_space
-    from search_spaces.nb201 import NB201_OPS
+    from search_spaces.nb201_arch import NB201_OPS
     from search_spaces.supernet import MixedOp
 
     torch.manual_seed(0)

@@ -15,7 +15,7 @@ from search_spaces import create_space
 from search_spaces.cells import Cell
 from search_spaces.genotype import Genotype
 from search_spaces.nsganet import SqueezeExcitationCell
-from search_spaces.ops import OP_SETS
+from search_spaces.op_sets import OP_SETS
 
 SPACES = ("enas", "nao", "nsganet")
 

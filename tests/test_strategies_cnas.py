@@ -9,7 +9,8 @@ import torch
 
 from nni_nas_bench.strategies import create_strategy
 from search_spaces import create_space
-from search_spaces.ops import OP_SETS, build_op
+from search_spaces.op_sets import OP_SETS
+from search_spaces.ops import build_op
 
 
 @pytest.mark.parametrize("C", [4, 8, 16, 36])  # 36 (final networks) is not divisible by 4 groups of 4

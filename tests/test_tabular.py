@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from nni_nas_bench.errors import ConfigError
-from search_spaces.nb201 import RESNET_CELL
+from search_spaces.nb201_arch import RESNET_CELL
 from tests.conftest import SHARED_DATA
 
 TABLES = SHARED_DATA / "nas-bench-201"
@@ -104,6 +104,23 @@ def test_tabular_trial_roles_and_clear_errors() -> None:
         run_tabular_trial({**base, "space": "darts"}, data_root=SHARED_DATA)
     with pytest.raises(ConfigError, match="unknown tabular settings"):
         run_tabular_trial({**base, "tabular": {"datset": "cifar100"}}, data_root=SHARED_DATA)
+
+
+def test_a_tabular_trial_does_not_import_torch() -> None:
+    """A table lookup is the cheapest trial there is: torch (seconds per process) would be most of it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    params = {"role": "random", "space": "nb201", "method": "evolution", "dataset": "cifar10", "arch_index": 0,
+              "genotype": RESNET_CELL.to_text(), "tabular": {"dataset": "cifar10"}}
+    code = ("import sys; from nni_nas_bench.trial import main; "
+            f"code = main(['--data-root', {str(SHARED_DATA)!r}, '--params', {json.dumps(params)!r}]); "
+            "print('torch' in sys.modules); sys.exit(code)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert '"nb201_index": 11472' in out.stdout and out.stdout.strip().endswith("False"), out.stdout
 
 
 def test_benchmark_tuner_puts_tabular_into_final_trials_only() -> None:

@@ -14,49 +14,51 @@ Modules: ``registry`` (the dataset table); ``sources`` (finding 32-px data) with
 (batches on the device), ``synthetic`` (a learnable stand-in for tests).
 """
 
-from nni_nas_bench.data.cache import CACHE_ENV, default_cache_dir
-from nni_nas_bench.data.folder import Cutout, FolderDataset, eval_transform, train_transform
-from nni_nas_bench.data.gpu_loader import GpuBatchLoader
-from nni_nas_bench.data.loaders import DeviceDataLoader, Loader, make_loaders
-from nni_nas_bench.data.lookup import DATA_ROOT_ENV, default_data_root
-from nni_nas_bench.data.registry import (
-    CIFAR10_CLASSES,
-    CIFAR_MEAN,
-    CIFAR_STD,
-    DATASETS,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    DatasetInfo,
-    get_dataset_info,
-)
-from nni_nas_bench.data.splits import PHASES, FolderSplit, Split, TensorSplit, load_split
-from nni_nas_bench.data.synthetic import write_synthetic_image_folder
+from __future__ import annotations
 
-__all__ = [
-    "CACHE_ENV",
-    "CIFAR10_CLASSES",
-    "CIFAR_MEAN",
-    "CIFAR_STD",
-    "DATASETS",
-    "DATA_ROOT_ENV",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "PHASES",
-    "Cutout",
-    "DatasetInfo",
-    "DeviceDataLoader",
-    "FolderDataset",
-    "FolderSplit",
-    "GpuBatchLoader",
-    "Loader",
-    "Split",
-    "TensorSplit",
-    "default_cache_dir",
-    "default_data_root",
-    "eval_transform",
-    "get_dataset_info",
-    "load_split",
-    "make_loaders",
-    "train_transform",
-    "write_synthetic_image_folder",
-]
+import importlib
+from typing import Any
+
+# name -> submodule. Loaded on first use (PEP 562): ``data.lookup`` and ``data._seeding`` serve torch-free
+# processes (NNI's tuner, a NAS-Bench-201 table lookup), which must not pay for torch and torchvision.
+_EXPORTS = {
+    "CACHE_ENV": "cache",
+    "CIFAR10_CLASSES": "registry",
+    "CIFAR_MEAN": "registry",
+    "CIFAR_STD": "registry",
+    "Cutout": "folder",
+    "DATASETS": "registry",
+    "DATA_ROOT_ENV": "lookup",
+    "DatasetInfo": "registry",
+    "DeviceDataLoader": "loaders",
+    "FolderDataset": "folder",
+    "FolderSplit": "splits",
+    "GpuBatchLoader": "gpu_loader",
+    "IMAGENET_MEAN": "registry",
+    "IMAGENET_STD": "registry",
+    "Loader": "loaders",
+    "PHASES": "splits",
+    "Split": "splits",
+    "TensorSplit": "splits",
+    "default_cache_dir": "cache",
+    "default_data_root": "lookup",
+    "eval_transform": "folder",
+    "get_dataset_info": "registry",
+    "load_split": "splits",
+    "make_loaders": "loaders",
+    "train_transform": "folder",
+    "write_synthetic_image_folder": "synthetic",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

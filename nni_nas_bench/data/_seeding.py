@@ -8,8 +8,10 @@ collide (seed 0 / epoch 1 == seed 1 / epoch 0); hashing a labelled tuple keeps t
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch only where a generator is made: derive_seed serves torch-free table lookups too
+    import torch
 
 
 def derive_seed(*parts: object) -> int:
@@ -24,6 +26,8 @@ def make_generator(*parts: object) -> torch.Generator:
     CPU on purpose: the same seed then gives the same split, order and augmentation whether the run
     trains on a GPU or on a laptop, and drawing a few index tensors on the CPU is cheap.
     """
+    import torch
+
     generator = torch.Generator()
     generator.manual_seed(derive_seed(*parts))
     return generator

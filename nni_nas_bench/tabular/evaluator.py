@@ -24,7 +24,7 @@ import numpy as np
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.tabular.table import METRICS, NB201Table, load_table
-from search_spaces.nb201 import LABELS, NB201_OPS, NUM_ARCHS, NB201Arch, nb201_mflops
+from search_spaces.nb201_arch import LABELS, NB201_OPS, NUM_ARCHS, NB201Arch, nb201_mflops
 
 _OP_CODE = {op: k for k, op in enumerate(NB201_OPS)}
 _POWERS = tuple(len(NB201_OPS) ** k for k in range(len(LABELS)))

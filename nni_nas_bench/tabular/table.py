@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from nni_nas_bench.errors import ConfigError, DatasetNotFoundError, unknown_name_error
-from search_spaces.nb201 import NUM_ARCHS, NB201Arch
+from search_spaces.nb201_arch import NUM_ARCHS, NB201Arch
 
 TABLE_DIR = "nas-bench-201"
 ROOT_ENV = "NNB_NB201_ROOT"  # a folder holding the CSV files directly (overrides <data root>/nas-bench-201)
@@ -194,7 +194,7 @@ def _load_nni(folder: Path, dataset: str) -> NB201Table:
         raise ConfigError(f"NNI's NAS-Bench-201 database is not usable here ({type(exc).__name__}: {exc}); "
                           "install peewee<4 and run nni.nas.benchmark.download_benchmark('nasbench201'), "
                           "or use source='csv'") from None
-    from search_spaces.nb201 import EDGES
+    from search_spaces.nb201_arch import EDGES
 
     order = None
     csv = folder / DATASETS["cifar10-valid"][0]

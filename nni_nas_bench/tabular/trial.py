@@ -45,7 +45,7 @@ def run_tabular_trial(params: dict[str, Any], *, data_root: str | Path | None = 
     from nni_nas_bench.data._seeding import derive_seed
     from nni_nas_bench.provenance import code_version
     from nni_nas_bench.tabular.evaluator import TabularEvaluator
-    from search_spaces import create_space
+    from search_spaces.nb201_arch import NB201Arch  # the cell as data: a lookup never builds the space (torch)
 
     settings = tabular_settings(params.get("tabular"))
     if params.get("space") != "nb201":
@@ -53,8 +53,7 @@ def run_tabular_trial(params: dict[str, Any], *, data_root: str | Path | None = 
                           f"got {params.get('space')!r}")
     if "genotype" not in params:
         raise ConfigError(f"tabular trial parameters miss 'genotype'; got keys {sorted(params)}")
-    space = create_space("nb201")
-    arch = space.parse(params["genotype"])
+    arch = NB201Arch.from_text(params["genotype"])
     candidate = params.get("role") == Role.CANDIDATE
     metric = settings["metric"] if candidate else settings["final_metric"]
     evaluator = TabularEvaluator(settings["dataset"], metric, noise=bool(settings["noise"]) and candidate,
@@ -62,7 +61,7 @@ def run_tabular_trial(params: dict[str, Any], *, data_root: str | Path | None = 
     if candidate:
         evaluator.reset(derive_seed("tabular-trial", evaluator.dataset, params.get("search_seed"),
                                     params.get("candidate_index")) % 2**32)
-    metrics = evaluator(space.to_sample(arch))
+    metrics = evaluator(arch.to_sample())
     lookup = {"name": "nb201-table", "dataset": evaluator.dataset, "metric": metric,
               "noise": evaluator.noise, "source": settings["source"]}
     return {
@@ -78,6 +77,6 @@ def run_tabular_trial(params: dict[str, Any], *, data_root: str | Path | None = 
         "protocol_name": "nb201-table",
         # JSON text, not a nested dict: NNI's web UI shows flat metric values only.
         "protocol": json.dumps(lookup, sort_keys=True),
-        "space_args": json.dumps(space.settings, sort_keys=True),
+        "space_args": "{}",  # NB201's space has no settings (NB201Space.settings)
         "code_version": code_version(),
     }
