@@ -584,3 +584,14 @@ def test_real_cifar10_search_split_from_the_cache(real_cifar10_cache: Path) -> N
     assert time.perf_counter() - start < 20  # from the tensor cache, no decoding
     assert split.train_x.shape == (25000, 3, 32, 32) and split.eval_x.shape == (25000, 3, 32, 32)
     assert torch.bincount(split.train_y).tolist() == [2500] * 10
+
+
+def test_torchvision_folders_are_torchvisions_own() -> None:
+    """The data lookup names torchvision's folders without importing it (seconds per trial): they must
+    stay what torchvision calls them."""
+    from torchvision import datasets
+
+    from nni_nas_bench.data.sources import TORCHVISION_FOLDERS
+
+    assert TORCHVISION_FOLDERS == {"cifar10": datasets.CIFAR10.base_folder,
+                                   "cifar100": datasets.CIFAR100.base_folder}

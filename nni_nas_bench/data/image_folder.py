@@ -3,13 +3,14 @@
 The label of an image is the index of its class folder among the TRAIN folder's sorted class names,
 exactly as torchvision's ImageFolder assigns it; torchvision's own scanning functions are used so the
 order can never drift from ImageFolder's. Decoding 60k small images takes seconds, so each split is
-decoded once and cached, keyed on the tree's file listing.
+decoded once and cached, keyed on the tree's file listing (computed without torchvision).
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,15 +115,17 @@ class _LazyTree:
 def decode_tree(info: DatasetInfo, tree: Path, splits: tuple[str, ...], cache: Path) -> dict[str, TensorData]:
     """Tensors of each split of ``tree``, decoded once and then read from ``cache``.
 
-    The key covers every file's relative path, label, size and mtime (a stat per file, well under a
-    second for 60k files), so adding, removing or editing an image invalidates the cached tensors.
+    The key covers every file below the split's folder (relative path, size, mtime: a stat per file, well
+    under a second for 60k files) and the train folder's entries (they fix the labels), so adding, removing
+    or editing an image invalidates the cached tensors. Computing it needs no torchvision: a trial with a
+    warm cache never imports it (seconds per process); ImageFolder's own scanning runs only to decode.
     """
     lazy = _LazyTree(info, tree)
     origin = hash_parts([str(tree.resolve())])[:8]
+    train_entries = sorted(entry.name for entry in _scandir(tree / "train"))
     out: dict[str, TensorData] = {}
     for split in splits:
-        listing = _stat_listing(tree / split, lazy.samples(split))
-        key = hash_parts([CACHE_FORMAT, info.image_size, lazy.class_index[0], *listing])
+        key = hash_parts([CACHE_FORMAT, info.image_size, train_entries, *_file_listing(tree / split)])
         name = f"{info.name}-{split}-folder-{origin}-{key[:16]}.pt"
         out[split] = cached_tensor_data(cache / "tensors" / name, key, functools.partial(lazy.decode, split))
     return out
@@ -134,10 +137,20 @@ def cached_tensor_data(path: Path, key: str, build: Callable[[], dict[str, objec
     return TensorData(payload["x"], payload["y"], tuple(payload["classes"]))
 
 
-def _stat_listing(split_dir: Path, samples: list[tuple[str, int]]) -> list[tuple[str, int, int, int]]:
-    """(relative path, label, size, mtime) per image: cheap to compute, changes whenever a file does."""
+def _scandir(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError as exc:
+        raise ConfigError(f"cannot list {folder}: {exc}") from None
+
+
+def _file_listing(split_dir: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime) of every file below ``split_dir``, links followed as ImageFolder does."""
     listing = []
-    for path, label in samples:
-        stat = Path(path).stat()
-        listing.append((str(Path(path).relative_to(split_dir)), label, stat.st_size, stat.st_mtime_ns))
-    return listing
+    for folder, _, files in os.walk(split_dir, followlinks=True):
+        for name in files:
+            path = Path(folder) / name
+            stat = path.stat()
+            listing.append((str(path.relative_to(split_dir)), stat.st_size, stat.st_mtime_ns))
+    return sorted(listing)

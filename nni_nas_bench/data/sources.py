@@ -57,7 +57,7 @@ def load_small_dataset(
         result = attempt()
         if result is not None:
             return result
-    if not download and _torchvision_class(info) is not None:
+    if not download and info.name in TORCHVISION_FOLDERS:
         log.note("torchvision download", "not attempted (download=False)")
     how_to = [data_root_hint(), folder_tree_hint(info, root)]
     if info.name == "cifar10":
@@ -66,27 +66,33 @@ def load_small_dataset(
     raise log.error(how_to)
 
 
-def _torchvision_class(info: DatasetInfo) -> type | None:
-    """The torchvision dataset class for ``info``, or None when torchvision has no such dataset."""
+# torchvision's folder of each dataset it knows (``CIFAR10.base_folder``, ``CIFAR100.base_folder``; a test
+# checks they match). Known without importing torchvision, which costs a trial seconds (it loads
+# torch._dynamo): most data roots hold the JPEG archive or an ImageFolder tree, not torchvision's pickles.
+TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+def _torchvision_class(name: str) -> type:
+    """The torchvision dataset class of a :data:`TORCHVISION_FOLDERS` dataset."""
     from torchvision import datasets
 
-    return {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}.get(info.name)
+    return {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
 
 
 def _from_torchvision(
     info: DatasetInfo, root: Path, splits: tuple[str, ...], log: LookupLog, *, download: bool
 ) -> dict[str, TensorData] | None:
     """Read torchvision's pickles (about a second for all of CIFAR, so they are not cached)."""
-    cls = _torchvision_class(info)
-    if cls is None:
+    if info.name not in TORCHVISION_FOLDERS:
         return None
-    folder = root / cls.base_folder
+    folder = root / TORCHVISION_FOLDERS[info.name]
     label = (
         f"torchvision download of {info.name} into {root}" if download else f"{folder} (torchvision format)"
     )
     if not download and not folder.is_dir():
         log.note(label, "missing")
         return None
+    cls = _torchvision_class(info.name)
     try:
         out = {}
         for split in splits:
