@@ -49,7 +49,9 @@ def run_child(code: str) -> dict[str, float]:
         f"exec({code!r})\n"
         "wall = time.perf_counter() - tic\n"
         "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print('RESULT', wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
+        "hwm = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+        "print('RESULT', wall, usage.ru_utime + usage.ru_stime, hwm / 1024)\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     tic = time.perf_counter()
