@@ -48,7 +48,9 @@ setup(
     ],
     extras_require={
         # nbclient/nbformat/ipykernel: the tests execute analysis/notebooks/*.ipynb.
-        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.4", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
+        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.4", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6",
+                # `jupyter nbconvert --execute` runs the figures notebook (README)
+                "nbconvert>=7"],
     },
     entry_points={
         "console_scripts": [

@@ -6,7 +6,9 @@ bug where, with several concurrent trials, the parameters recorded for a trial b
 trial's own FINAL metric dict, which the trial writes itself; the parameters the manager recorded are
 kept beside it, joined on ``MetricData.parameterId`` (what the trial really ran), and a
 ``params_mismatch`` column says where the manager's record disagreed. A trial that never reported a
-FINAL metric (failed, killed, still running) has only the manager's record to go by.
+FINAL metric (failed, killed, still running) or whose FINAL metric is a bare number takes its identity
+from the parameter line it printed; only an incomplete trial without one falls back to the manager's
+record (``identity_from``), and a SUCCEEDED trial with neither is not counted as complete.
 
 Sources (:func:`find_dbs`): an experiment folder (holding ``db/nni.sqlite``), the ``nni.sqlite`` file
 itself, an experiment id (looked up under NNI's experiments folder), or a folder of experiment folders
@@ -56,6 +58,10 @@ study, variant       the ablation study a trial belongs to ('tricks', 'seeds', '
 latency_ms           predicted latency (ms) of the architecture, for spaces with a latency model
                      (Single-Path NAS's ``mobilenet_sp``: the space's per-layer table); else empty
 candidate_index      which evaluation of its search a 'candidate' trial was (0, 1, ...); else empty
+identity_from        where role, genotype and seeds come from: 'metrics' (the trial's FINAL dict),
+                     'own_line' (the parameter line the trial printed), 'nni_record' (NNI's record: only
+                     for a trial that did not complete; it may be another trial's) or empty (nothing
+                     proves it: such a row is never complete)
 ===================  ==========================================================================
 """
 
@@ -87,7 +93,7 @@ COLUMNS = [
 EXTRA_COLUMNS = [
     "experiment_name", "db_path", "origin", "search_seed", "source_trial", "search_seconds", "epochs", "layers",
     "channels", "op_set", "complete", "failed", "error", "study", "variant", "latency_ms",
-    "candidate_index",
+    "candidate_index", "identity_from",
 ]
 ALL_COLUMNS = COLUMNS + EXTRA_COLUMNS
 _ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
@@ -98,6 +104,10 @@ _NOT_STATUS = ("USER_TO_CANCEL", "ADD_RESUMED")
 # NNI 3.0 records a trial that died from a signal (SIGKILL by the OOM killer or a preempted node) as
 # USER_CANCELED, the status of a real cancel; only a cancel asked for by the user leaves USER_TO_CANCEL.
 _KILLED = "killed by a signal (NNI records it as USER_CANCELED, but no user cancelled it)"
+
+_UNPROVEN = ("its FINAL metric carries no identity (not the suite's metric dict) and its own parameter line "
+             "is missing: which architecture it trained cannot be proven (NNI's record may be another trial's, "
+             "upstream #5726), so it is not counted")
 
 
 class TrialDBError(NasBenchError):
@@ -208,12 +218,13 @@ def _curve_rows(db: Path, conn: sqlite3.Connection, where: str, args: tuple) -> 
         return _query(db, _CURVE_SQL.format(hint="", where=where), conn, args)
 
 
-def _curves_between(db: Path, low: str | None, high: str | None) -> tuple[dict[str, list[float]], dict[str, Any]]:
-    """Curves of the trials with ``low <= trialJobId < high`` (None: unbounded), on a connection of its own."""
+def _curves_between(db: Path, low: str | None, high: str | None) -> Curves:
+    """Curves of the trials with ``low <= trialJobId < high`` (None: unbounded), on a connection of its own,
+    with the parameter id each reported under and why a trial's rows could not be read (its curve empty)."""
     where = "".join(clause for clause, bound in (("AND trialJobId >= ? ", low), ("AND trialJobId < ? ", high))
                     if bound is not None)
     args = tuple(bound for bound in (low, high) if bound is not None)
-    curves, parameters = {}, {}
+    curves, parameters, unreadable = {}, {}, {}
     conn = _connect(db)
     try:
         try:
@@ -225,7 +236,10 @@ def _curves_between(db: Path, low: str | None, high: str | None) -> tuple[dict[s
                         raise ValueError
                     acc = np.array(values, dtype=float)
                 except ValueError:
-                    curves[trial_id] = _slow_curve(db, conn, trial_id)
+                    try:
+                        curves[trial_id] = _slow_curve(db, conn, trial_id)
+                    except TrialDBError as exc:  # this trial's rows are damaged: the others still count
+                        curves[trial_id], unreadable[trial_id] = [], str(exc)
                     continue
                 order = np.array(rowids.split(" "), dtype=np.int64)
                 if np.any(np.diff(order) < 0):
@@ -236,11 +250,15 @@ def _curves_between(db: Path, low: str | None, high: str | None) -> tuple[dict[s
                                "folder again from the machine that ran it") from None
     finally:
         conn.close()
-    return curves, parameters
+    return curves, parameters, unreadable
 
 
-def _curves(db: Path, conn: sqlite3.Connection) -> tuple[dict[str, list[float]], dict[str, Any]]:
-    """Per-trial accuracy curves (in report order) and the parameter id each trial reported under.
+Curves = tuple[dict[str, list[float]], dict[str, Any], dict[str, str]]
+
+
+def _curves(db: Path, conn: sqlite3.Connection) -> Curves:
+    """Per-trial accuracy curves (in report order), the parameter id each trial reported under, and the
+    trials whose metric rows are damaged (a message each; their curves are empty).
 
     Large DBs are read by :data:`CURVE_THREADS` threads, each over a contiguous range of trial ids.
     """
@@ -256,11 +274,13 @@ def _curves(db: Path, conn: sqlite3.Connection) -> tuple[dict[str, list[float]],
 
     curves: dict[str, list[float]] = {}
     parameters: dict[str, Any] = {}
+    unreadable: dict[str, str] = {}
     with ThreadPoolExecutor(threads, thread_name_prefix="curves") as pool:
-        for part_curves, part_parameters in pool.map(_curves_between, [db] * threads, bounds[:-1], bounds[1:]):
-            curves.update(part_curves)
-            parameters.update(part_parameters)
-    return curves, parameters
+        for part in pool.map(_curves_between, [db] * threads, bounds[:-1], bounds[1:]):
+            curves.update(part[0])
+            parameters.update(part[1])
+            unreadable.update(part[2])
+    return curves, parameters, unreadable
 
 
 def _last_stderr_line(experiment_dir: Path, trial_id: str) -> str | None:
@@ -300,7 +320,7 @@ def _read_db(db: Path) -> pd.DataFrame:
                             "ORDER BY timestamp, rowid", conn)
         finals = _query(db, "SELECT trialJobId, parameterId, data FROM MetricData WHERE type = 'FINAL' "
                             "ORDER BY timestamp, rowid", conn)
-        curves, curve_parameter = _curves(db, conn)
+        curves, curve_parameter, unreadable = _curves(db, conn)
     finally:
         conn.close()
     experiment_id = profiles[0][0] if profiles else db.parent.parent.name
@@ -345,12 +365,14 @@ def _read_db(db: Path) -> pd.DataFrame:
         row["parameter_id"] = parameter_id
         try:
             value = _loads_twice(data)
-        except (json.JSONDecodeError, TypeError):
-            raise TrialDBError(f"{db}: trial {trial_id} has an undecodable metric {str(data)[:80]!r}") from None
+        except (json.JSONDecodeError, TypeError):  # this trial only: the report keeps the others
+            unreadable[trial_id] = f"{db}: trial {trial_id} has an undecodable metric {str(data)[:80]!r}"
+            row.pop("final", None)
+            continue
         row["final"] = value if isinstance(value, dict) else {"default": value}
     experiment_dir = db.parent.parent
     for row in trials.values():
-        if "final" not in row:
+        if "role" not in row.get("final", {}):  # no FINAL metric, or one without the suite's identity
             row["own_parameters"] = read_parameters(experiment_dir, row["trial_id"])
     rows = []
     db_path = str(db.resolve())
@@ -358,10 +380,15 @@ def _read_db(db: Path) -> pd.DataFrame:
         row["curve"] = curves.get(row["trial_id"], [])
         tidy = _tidy(experiment_id, row)
         tidy.update(experiment_name=experiment_name, db_path=db_path)
-        if not tidy["complete"]:
+        if row["trial_id"] in unreadable:  # damaged metric rows: listed with the reason, never counted
+            tidy.update(complete=False, failed=True,
+                        error=f"unreadable metrics ({unreadable[row['trial_id']]}); the trial is not counted")
+        elif not tidy["complete"]:
             tidy["error"] = _last_stderr_line(experiment_dir, row["trial_id"])
             if tidy["status"] == "USER_CANCELED" and not row.get("user_cancel"):
                 tidy["error"] = _KILLED + (f"; last output: {tidy['error']}" if tidy["error"] else "")
+            elif tidy["status"] == "SUCCEEDED" and tidy["identity_from"] is None:
+                tidy["error"] = _UNPROVEN
         rows.append(tidy)
     frame = pd.DataFrame(rows, columns=ALL_COLUMNS)
     for column in ("start_time", "end_time"):
@@ -371,9 +398,20 @@ def _read_db(db: Path) -> pd.DataFrame:
 
 def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
     final = row.get("final", {})
-    # A trial without a FINAL metric printed its own parameters (trial.stdout): truer than NNI's record.
-    recorded = row.get("own_parameters") or row.get("recorded_parameters") or {}
-    # Who the trial is: its own metrics first, else the parameters it printed, else NNI's record.
+    own = row.get("own_parameters") or {}
+    nni_record = row.get("recorded_parameters") or {}
+    # Who the trial is, from what the trial itself wrote: its metrics (the suite's repeat the identity),
+    # else the parameter line it printed (trial.stdout). NNI's record may be another trial's (#5726): it
+    # names only a trial that did not complete, flagged by identity_from, and never a completed one.
+    if "role" in final:
+        identity_from = "metrics"
+    elif own:
+        identity_from = "own_line"
+    elif not final or row.get("status") != "SUCCEEDED":
+        identity_from = "nni_record" if nni_record else None
+    else:
+        identity_from = None  # a bare final number and no parameter line: nothing proves who it is
+    recorded = own if identity_from == "own_line" else nni_record if identity_from == "nni_record" else {}
     identity = {k: final.get(k, recorded.get(k)) for k in (*IDENTITY, "genotype")}
     protocol = final.get("protocol", recorded.get("protocol"))
     if isinstance(protocol, str):
@@ -384,10 +422,11 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
     except (json.JSONDecodeError, AttributeError):
         op_set = None
     mismatch = bool(final) and any(
-        k in recorded and k in final and str(recorded[k]) != str(final[k]) for k in ("genotype", "arch_index", "role")
+        k in nni_record and k in final and str(nni_record[k]) != str(final[k])
+        for k in ("genotype", "arch_index", "role")
     )
     status = row.get("status", "UNKNOWN")
-    complete = status == "SUCCEEDED" and final.get("default") is not None
+    complete = status == "SUCCEEDED" and final.get("default") is not None and identity_from in ("metrics", "own_line")
     return {
         "experiment_id": experiment_id,
         "trial_id": row["trial_id"],
@@ -409,7 +448,7 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
         "code_version": final.get("code_version"),
         "start_time": row.get("start_time"),
         "end_time": row.get("end_time"),
-        "recorded_parameters": recorded or None,
+        "recorded_parameters": nni_record or None,
         "params_mismatch": mismatch,
         "origin": "nni",
         "search_seconds": final.get("search_seconds"),
@@ -422,6 +461,7 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
         or (status == "USER_CANCELED" and not row.get("user_cancel")),
         "error": None,
         "latency_ms": final.get("latency_ms"),
+        "identity_from": identity_from,
     }
 
 

@@ -31,3 +31,18 @@ class TrialFailedError(NasBenchError, RuntimeError):
 def unknown_name_error(kind: str, name: str, known: list[str] | tuple[str, ...]) -> ConfigError:
     """The one message for every registry lookup that misses."""
     return ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")
+
+
+def construct(cls: type, settings: dict, what: str) -> object:
+    """``cls(**settings)``, where settings the constructor does not take are one clear :class:`ConfigError`.
+
+    The settings are bound to the signature first, so only a YAML's mistake (an unknown or missing setting)
+    becomes "bad settings"; a ``TypeError`` raised inside a constructor is a bug and keeps its traceback.
+    """
+    import inspect
+
+    try:
+        inspect.signature(cls).bind(**settings)
+    except TypeError as exc:
+        raise ConfigError(f"bad settings {settings} for {what}: {exc}") from None
+    return cls(**settings)

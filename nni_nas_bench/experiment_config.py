@@ -9,6 +9,7 @@ before anything starts.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,9 +116,10 @@ def check_experiment(path: str | Path) -> Any:
               f"({', '.join(SUITE_TUNERS)}); NNI's fields were checked, its classArgs are not", file=sys.stderr)
         return None
     try:
-        instance = cls(**(tuner.get("classArgs") or {}))
-    except TypeError as exc:
+        inspect.signature(cls).bind(**(tuner.get("classArgs") or {}))
+    except TypeError as exc:  # only the YAML's mistakes; a TypeError inside the tuner is a bug
         raise ConfigError(f"{path}: bad tuner.classArgs for {class_name}: {exc}") from None
+    instance = cls(**(tuner.get("classArgs") or {}))
     try:
         check_trial_count(data.get("maxTrialNumber"), instance)
     except ConfigError as exc:

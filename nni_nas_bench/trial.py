@@ -151,6 +151,9 @@ def _load_params(text: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (non-zero makes NNI mark the trial FAILED)."""
+    from nni_nas_bench.known_warnings import silence_known_warnings
+
+    silence_known_warnings()
     parser = argparse.ArgumentParser(prog="python -m nni_nas_bench.trial", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", type=Path, default=None,
                         help="folder holding the datasets (default: $NNB_DATA_ROOT or ~/.cache/nni_nas_bench/data)")

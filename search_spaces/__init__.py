@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from nni_nas_bench.errors import ConfigError, unknown_name_error
+from nni_nas_bench.errors import construct, unknown_name_error
 
 SPACES: dict[str, str] = {
     "darts": "search_spaces.darts:DartsCellSpace",
@@ -37,8 +37,4 @@ def create_space(name: str, **settings: Any) -> Any:
         module_name, class_name = SPACES[name].split(":")
     except KeyError:
         raise unknown_name_error("search space", name, list(SPACES)) from None
-    cls = getattr(importlib.import_module(module_name), class_name)
-    try:
-        return cls(**settings)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings {settings} for search space {name!r}: {exc}") from None
+    return construct(getattr(importlib.import_module(module_name), class_name), settings, f"search space {name!r}")

@@ -105,8 +105,11 @@ def test_reader_decodes_unusual_metric_rows(tmp_path: Path) -> None:
     assert first == 12.5 and math.isnan(second)
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO MetricData VALUES (0, 'BBBBB', '0', 'PERIODICAL', 0, '\"{broken')")
-    with pytest.raises(TrialDBError, match="trial BBBBB has an undecodable metric"):
-        read_experiment(db)
+    # Damaged rows cost only their trial (issue 17 item 10): it is listed with the reason, the rest counts.
+    df = read_experiment(db).set_index("trial_id")
+    assert df.loc["AAAAA", "complete"] and df.loc["AAAAA", "curve"] == [40.0, 41.5, 1e-3]
+    broken = df.loc["BBBBB"]
+    assert not broken.complete and broken.failed and "trial BBBBB has an undecodable metric" in broken.error
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "not_nni", "empty"])
@@ -236,3 +239,42 @@ def test_published_csv_errors() -> None:
     two = pd.concat([read_published_csv(io.StringIO(PUBLISHED), d) for d in ("cifar10", "sport8")])
     with pytest.raises(ConfigError, match="holds one dataset"):
         to_published_table(two)
+
+
+def test_a_bare_number_final_never_borrows_nni_record(tmp_path: Path) -> None:
+    """Issue 17 item 9: a FINAL that is a bare number carries no identity, and NNI's record may be another
+    trial's (#5726). The row keeps only what the trial itself printed, and without that it is not counted."""
+    from analysis.synthetic import FakeTrial, write_trial_db
+    from nni_nas_bench.contract import parameters_line
+
+    theirs = {"role": "random", "method": "random", "dataset": "cifar10", "space": "darts", "arch_index": 7,
+              "arch_seed": 0, "genotype": "someone-else's", "protocol": {"name": "darts", "seed": 0}}
+    own = {**theirs, "arch_index": 1, "genotype": "mine"}
+    db = write_trial_db(tmp_path / "exp", [FakeTrial("A", theirs, 93.5, [90.0, 93.5]),   # type: ignore[arg-type]
+                                           FakeTrial("B", theirs, 94.0, [91.0, 94.0])])  # type: ignore[arg-type]
+    log = tmp_path / "exp" / "environments" / "local-env" / "trials" / "B" / "trial.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(parameters_line(own) + "\n")
+    df = read_experiment(db).set_index("trial_id")
+    a, b = df.loc["A"], df.loc["B"]
+    assert pd.isna(a.genotype) and pd.isna(a.arch_index) and pd.isna(a.identity_from)
+    assert not a.complete and a.failed and "cannot be proven" in a.error and a.final_acc == 93.5
+    assert b.genotype == "mine" and b.arch_index == 1 and b.identity_from == "own_line" and b.complete
+    assert a.recorded_parameters["genotype"] == "someone-else's"  # NNI's record is kept, for inspection only
+
+
+def test_report_keeps_the_good_trials_when_some_metric_rows_are_corrupt(tmp_path: Path) -> None:
+    """Issue 17 item 10: 5 corrupt rows of 38 made `nas-bench report` refuse everything."""
+    from analysis.report import report_command
+
+    trials = [FakeTrial(f"T{i:04d}", _params(i), _final(i, [50.0 + i, 60.0 + i]), [50.0 + i, 60.0 + i], parameter_id=i)
+              for i in range(38)]
+    db = write_trial_db(tmp_path / "e", trials)
+    with sqlite3.connect(db) as conn:
+        for i in range(5):
+            conn.execute("UPDATE MetricData SET data = '\"{broken' WHERE trialJobId = ? AND type = 'FINAL'",
+                         (f"T{i:04d}",))
+    report_command([str(tmp_path / "e")], tmp_path / "report", n_boot=100, progress=False)
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "38 trials, 33 complete, 5 failed" in text
+    assert text.count("undecodable metric") == 5

@@ -124,3 +124,31 @@ def test_nnictl_create_with_a_bad_tuner_setting(tmp_path: Path) -> None:
         assert not session.trials()  # no trial was ever started
     finally:
         session.stop()
+
+
+def test_a_bug_inside_a_constructor_is_not_called_bad_settings() -> None:
+    """Only settings the constructor does not take are the YAML's mistake; a TypeError raised inside a
+    constructor is a bug and must keep its traceback (issue 16)."""
+    from nni_nas_bench.errors import ConfigError, construct
+
+    class Strategy:
+        def __init__(self, budget: int = 1) -> None:
+            len(budget)  # a bug: TypeError inside
+
+    with pytest.raises(ConfigError, match=r"bad settings .* unexpected keyword argument 'budgt'"):
+        construct(Strategy, {"budgt": 3}, "strategy 'toy'")
+    with pytest.raises(TypeError, match="has no len"):
+        construct(Strategy, {"budget": 3}, "strategy 'toy'")
+
+
+def test_commands_print_no_known_harmless_warnings() -> None:
+    """`nas-bench check` used to print NNI's "your PyTorch version might not be supported" per torch class."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = subprocess.run([sys.executable, "-m", "nni_nas_bench.cli", "check", "experiments/nb201/evolution.yml"],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "might not be supported" not in out.stderr and "pkg_resources" not in out.stderr, out.stderr

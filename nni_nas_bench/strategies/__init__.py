@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable, TypeVar
 
-from nni_nas_bench.errors import ConfigError, unknown_name_error
+from nni_nas_bench.errors import construct, unknown_name_error
 
 # name -> "module:Class"; the decorator checks that the class it registers is the one listed here.
 STRATEGIES: dict[str, str] = {
@@ -77,8 +77,4 @@ def get_strategy_class(name: str) -> type:
 
 def create_strategy(name: str, **settings: Any) -> Any:
     """Build the strategy ``name`` with keyword ``settings``; unknown names or settings get one clear error."""
-    cls = get_strategy_class(name)
-    try:
-        return cls(**settings)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings {settings} for strategy {name!r}: {exc}") from None
+    return construct(get_strategy_class(name), settings, f"strategy {name!r}")
