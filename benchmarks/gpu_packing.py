@@ -72,6 +72,8 @@ def _worker(rank: int, args: dict[str, Any], barrier: Any, results: Any) -> None
             torch.cuda.reset_peak_memory_stats(device)
     except torch.OutOfMemoryError as exc:
         out["error"] = f"out of memory while building/warming up: {str(exc).splitlines()[0]}"
+    except Exception as exc:  # still reach the barrier: the other processes would wait for this one forever
+        out["error"] = f"{type(exc).__name__} while building/warming up: {exc}"
     barrier.wait()
     if "error" not in out:
         seen, epoch = 0, 1
@@ -89,6 +91,8 @@ def _worker(rank: int, args: dict[str, Any], barrier: Any, results: Any) -> None
                 out["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
         except torch.OutOfMemoryError as exc:
             out["error"] = f"out of memory while training: {str(exc).splitlines()[0]}"
+        except Exception as exc:
+            out["error"] = f"{type(exc).__name__} while training: {exc}"
     results.put(out)
 
 
