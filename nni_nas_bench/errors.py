@@ -40,9 +40,17 @@ def construct(cls: type, settings: dict, what: str) -> object:
     becomes "bad settings"; a ``TypeError`` raised inside a constructor is a bug and keeps its traceback.
     """
     import inspect
+    import re
 
     try:
         inspect.signature(cls).bind(**settings)
     except TypeError as exc:
         raise ConfigError(f"bad settings {settings} for {what}: {exc}") from None
-    return cls(**settings)
+    try:
+        return cls(**settings)
+    except TypeError as exc:
+        # A constructor taking **settings hands them to its base class, whose signature rejects them: that
+        # is still the YAML's mistake. Any other TypeError is a bug.
+        if re.search(r"__init__\(\) (got an unexpected keyword argument|missing \d+ required)", str(exc)):
+            raise ConfigError(f"bad settings {settings} for {what}: {exc}") from None
+        raise
