@@ -9,12 +9,11 @@ before anything starts.
 
 from __future__ import annotations
 
-import inspect
 import sys
 from pathlib import Path
 from typing import Any
 
-from nni_nas_bench.errors import ConfigError
+from nni_nas_bench.errors import ConfigError, construct
 from nni_nas_bench.training_services import check_training_service
 from nni_nas_bench.tuners.validators import check_trial_count
 from nni_nas_bench.yaml_file import read_yaml
@@ -115,11 +114,10 @@ def check_experiment(path: str | Path) -> Any:
         print(f"note {path}: tuner.className {class_name!r} is not one of the suite's tuners "
               f"({', '.join(SUITE_TUNERS)}); NNI's fields were checked, its classArgs are not", file=sys.stderr)
         return None
-    try:
-        inspect.signature(cls).bind(**(tuner.get("classArgs") or {}))
-    except TypeError as exc:  # only the YAML's mistakes; a TypeError inside the tuner is a bug
-        raise ConfigError(f"{path}: bad tuner.classArgs for {class_name}: {exc}") from None
-    instance = cls(**(tuner.get("classArgs") or {}))
+    try:  # only the YAML's mistakes are "bad settings"; a TypeError inside the tuner is a bug
+        instance = construct(cls, tuner.get("classArgs") or {}, f"tuner.classArgs of {class_name}")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     try:
         check_trial_count(data.get("maxTrialNumber"), instance)
     except ConfigError as exc:

@@ -52,7 +52,7 @@ GOOD = (REPO / "experiments" / "quickstart.yml").read_text().replace("codeDirect
     (GOOD.replace("trialConcurrency: 1", "trialConcurrency: many"), "NNI rejects this config"),
     (GOOD.replace("RandomBaselineTuner", "RandomBaselineTunr"), "cannot be imported"),
     (GOOD.replace("dataset: cifar10", "dataset: cifar11"), "unknown dataset 'cifar11'"),
-    (GOOD.replace("num_archs: 3", "num_archs: 3\n    spaces: darts"), "bad tuner.classArgs"),
+    (GOOD.replace("num_archs: 3", "num_archs: 3\n    spaces: darts"), "bad settings .* for tuner.classArgs"),
     (GOOD.replace("space: darts", "space: nasnet"), "unknown search space 'nasnet'"),
     (GOOD.replace("preset: quick", "preset: quik"), "unknown protocol preset 'quik'"),
     (GOOD.replace("maxTrialNumber: 3", "maxTrialNumber: 2"), "maxTrialNumber is 2 but the tuner submits 3"),
