@@ -164,6 +164,17 @@ def _connect(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
 
 
+def _unreadable(db: Path, exc: sqlite3.DatabaseError) -> TrialDBError:
+    """The one message for a DB file SQLite cannot read (damaged, truncated, not NNI's)."""
+    return TrialDBError(f"{db} is not a readable NNI trial database ({exc}); copy the whole experiment folder "
+                        "again from the machine that ran it")
+
+
+def _carries_identity(final: dict[str, Any]) -> bool:
+    """Whether a FINAL metric is the suite's dict, which repeats the trial's identity (role, genotype, seeds)."""
+    return "role" in final
+
+
 def _query(db: Path, sql: str, conn: sqlite3.Connection | None = None, args: tuple = ()) -> list[tuple]:
     try:
         if conn is not None:
@@ -171,10 +182,7 @@ def _query(db: Path, sql: str, conn: sqlite3.Connection | None = None, args: tup
         with _connect(db) as own:
             return own.execute(sql, args).fetchall()
     except sqlite3.DatabaseError as exc:
-        raise TrialDBError(
-            f"{db} is not a readable NNI trial database ({exc}); copy the whole experiment folder again "
-            "from the machine that ran it"
-        ) from None
+        raise _unreadable(db, exc) from None
 
 
 # Reading curves fast matters: a full benchmark is 10,000 trials x 600 epochs = 6 million PERIODICAL
@@ -246,8 +254,7 @@ def _curves_between(db: Path, low: str | None, high: str | None) -> Curves:
                     acc = acc[np.argsort(order, kind="stable")]
                 curves[trial_id] = acc.tolist()
         except sqlite3.DatabaseError as exc:  # damage found while streaming
-            raise TrialDBError(f"{db} is not a readable NNI trial database ({exc}); copy the whole experiment "
-                               "folder again from the machine that ran it") from None
+            raise _unreadable(db, exc) from None
     finally:
         conn.close()
     return curves, parameters, unreadable
@@ -372,7 +379,7 @@ def _read_db(db: Path) -> pd.DataFrame:
         row["final"] = value if isinstance(value, dict) else {"default": value}
     experiment_dir = db.parent.parent
     for row in trials.values():
-        if "role" not in row.get("final", {}):  # no FINAL metric, or one without the suite's identity
+        if not _carries_identity(row.get("final", {})):  # no FINAL metric, or a bare number
             row["own_parameters"] = read_parameters(experiment_dir, row["trial_id"])
     rows = []
     db_path = str(db.resolve())
@@ -403,7 +410,7 @@ def _tidy(experiment_id: str, row: dict[str, Any]) -> dict[str, Any]:
     # Who the trial is, from what the trial itself wrote: its metrics (the suite's repeat the identity),
     # else the parameter line it printed (trial.stdout). NNI's record may be another trial's (#5726): it
     # names only a trial that did not complete, flagged by identity_from, and never a completed one.
-    if "role" in final:
+    if _carries_identity(final):
         identity_from = "metrics"
     elif own:
         identity_from = "own_line"
