@@ -36,7 +36,7 @@ from torch import nn
 
 from nni_nas_bench.errors import GenotypeError
 from search_spaces.cells import Cell, CellNetwork
-from search_spaces.genotype import Edge, Genotype
+from search_spaces.genotype import Edge, Genotype, LayerwiseGenotype, parse_genotype
 from search_spaces.op_sets import get_op_set
 from search_spaces.ops import build_op
 
@@ -61,7 +61,7 @@ def unused_states(edges: tuple[Edge, ...] | list[Edge]) -> tuple[int, ...]:
     return tuple(state for state in (0, 1) if state not in read) + unused_nodes(edges)
 
 
-def build_cell_network(genotype: Genotype, C: int = 36, num_classes: int = 10, layers: int = 20,
+def build_cell_network(genotype: Genotype | LayerwiseGenotype, C: int = 36, num_classes: int = 10, layers: int = 20,
                        stem: str = "cifar", auxiliary: bool = False, cell_class: type[Cell] = Cell,
                        channel_increment: int | None = None,
                        op_builder: Callable[[str, int, int], nn.Module] = build_op) -> CellNetwork:
@@ -69,13 +69,15 @@ def build_cell_network(genotype: Genotype, C: int = 36, num_classes: int = 10, l
 
     A node may read the same state twice (ENAS-style spaces): its two edges then get the genotype's two
     ops in order (the sum is symmetric, so which edge gets which op does not change the network).
-    ``cell_class`` lets a space extend the cell (NSGA-Net's squeeze-excitation); ``channel_increment`` is
+    A :class:`~search_spaces.genotype.LayerwiseGenotype` gives every layer its own cell
+    (:meth:`~search_spaces.genotype.LayerwiseGenotype.cell_at`). ``cell_class`` lets a space extend the cell
+    (NSGA-Net's squeeze-excitation); ``channel_increment`` is
     :class:`~search_spaces.cells.CellNetwork`'s width schedule; ``op_builder(name, C, stride)`` builds each
     edge's op (default: the registry's op; the DARTS space's ``pool_bn`` adds a BN behind pooling ops).
     """
 
     def make_cell(index: int, reduction: bool, reduction_prev: bool, C_pp: int, C_p: int, C_cur: int) -> Cell:
-        edges, concat = genotype.cell(reduction)
+        edges, concat = genotype.cell_at(index, reduction, layers)
         node_inputs = [[edges[2 * n][1], edges[2 * n + 1][1]] for n in range(len(edges) // 2)]
         taken: Counter[tuple[int, int]] = Counter()
 
@@ -139,6 +141,24 @@ class CellSpaceBase:
             return [Categorical(list(itertools.combinations(range(node), 2)), label=f"inputs_{node}"), *ops]
         return [Categorical(list(range(node)), label=f"input_{node}_{k}") for k in (0, 1)] + ops
 
+    def layer_decisions(self, layers: int) -> dict[str, list[Any]]:
+        """``{label: values}`` of a cell PER LAYER (``layer3/op_2_0`` …): the decisions of a search with unique
+        cells per layer (MANAS); :meth:`to_layerwise_genotype` maps a sample of them to a genotype."""
+        from nni.mutable import label_scope
+
+        decisions: dict[str, list[Any]] = {}
+        for layer in range(layers):
+            with label_scope(f"layer{layer}"):
+                for node in range(2, self.n_nodes + 2):
+                    decisions.update({m.label: list(m.values) for m in self._node_decisions(node)})
+        return decisions
+
+    def to_layerwise_genotype(self, sample: Mapping[str, Any], layers: int) -> LayerwiseGenotype:
+        """The per-layer genotype of a sample of :meth:`layer_decisions`."""
+        cells = [[e for node in range(2, self.n_nodes + 2) for e in self._node_edges(sample, f"layer{layer}", node)]
+                 for layer in range(layers)]
+        return LayerwiseGenotype(cells, [self.concat_of(edges) for edges in cells])
+
     def _node_edges(self, sample: Mapping[str, Any], cell: str, node: int) -> list[Edge]:
         if self.input_pairs:
             inputs = sample[f"{cell}/inputs_{node}"]
@@ -196,7 +216,10 @@ class CellSpaceBase:
                         self.concat_of(cells["reduce"]))
 
     def to_sample(self, genotype: Genotype) -> dict[str, Any]:
-        """The NNI sample of a genotype."""
+        """The NNI sample of a (two-cell) genotype."""
+        if not isinstance(genotype, Genotype):
+            raise GenotypeError("a per-layer genotype is not a sample of this space's two-cell decisions "
+                                "(its decisions are layer_decisions(layers))")
         self.validate(genotype)
         sample: dict[str, Any] = {}
         for cell in CELL_TYPES:
@@ -205,15 +228,16 @@ class CellSpaceBase:
                 sample.update(self._node_sample(list(edges[2 * (node - 2): 2 * (node - 1)]), cell, node))
         return sample
 
-    def validate(self, genotype: Genotype) -> Genotype:
-        """Raise :class:`GenotypeError` unless the genotype belongs to this space."""
+    def validate(self, genotype: Genotype | LayerwiseGenotype) -> Genotype | LayerwiseGenotype:
+        """Raise :class:`GenotypeError` unless the genotype (two cells, or one per layer) belongs to this space."""
+        if not isinstance(genotype, (Genotype, LayerwiseGenotype)):
+            raise GenotypeError(f"expected a cell genotype of the {self.name} space, got {type(genotype).__name__}")
         genotype.validate(self.ops, self.n_nodes, distinct_inputs=self.input_pairs,
                           concat_inputs=self.concat_unused_inputs)
         rule = "the nodes no node reads" if self.concat_unused else f"range(2, {self.n_nodes + 2})"
         if self.concat_unused_inputs:
             rule = "the states (cell inputs included) no node reads"
-        for cell in CELL_TYPES:
-            edges, concat = genotype.cell(cell == "reduce")
+        for cell, edges, concat in genotype.named_cells():
             expected = self.concat_of(edges)
             if tuple(sorted(concat)) != expected:
                 raise GenotypeError(
@@ -221,11 +245,11 @@ class CellSpaceBase:
                 )
         return genotype
 
-    def parse(self, text: str) -> Genotype:
-        """Read and validate a genotype in DARTS notation."""
-        return self.validate(Genotype.from_text(text))
+    def parse(self, text: str) -> Genotype | LayerwiseGenotype:
+        """Read and validate a genotype in DARTS notation (or its per-layer form)."""
+        return self.validate(parse_genotype(text))
 
-    def build_network(self, genotype: Genotype, C: int = 36, num_classes: int = 10, layers: int = 20,
-                      stem: str = "cifar", auxiliary: bool = False) -> CellNetwork:
+    def build_network(self, genotype: Genotype | LayerwiseGenotype, C: int = 36, num_classes: int = 10,
+                      layers: int = 20, stem: str = "cifar", auxiliary: bool = False) -> CellNetwork:
         """The child network of a validated genotype."""
         return build_cell_network(self.validate(genotype), C, num_classes, layers, stem, auxiliary)

@@ -21,13 +21,13 @@ from torch import nn
 from nni_nas_bench.errors import GenotypeError
 from search_spaces.cell_space import CELL_TYPES, CellSpaceBase, build_cell_network
 from search_spaces.cells import CellNetwork
-from search_spaces.genotype import Genotype
+from search_spaces.genotype import Genotype, LayerwiseGenotype
 from search_spaces.ops import build_op
 
 __all__ = ["CELL_TYPES", "DartsCellSpace", "build_darts_network"]
 
 
-def build_darts_network(genotype: Genotype, C: int = 36, num_classes: int = 10, layers: int = 20,
+def build_darts_network(genotype: Genotype | LayerwiseGenotype, C: int = 36, num_classes: int = 10, layers: int = 20,
                         stem: str = "cifar", auxiliary: bool = False, pool_bn: bool = False) -> CellNetwork:
     """The child network of a genotype: the one network class every final training uses."""
     return build_cell_network(genotype, C, num_classes, layers, stem, auxiliary,
@@ -72,7 +72,7 @@ class DartsCellSpace(CellSpaceBase):
         """The constructor arguments (``pool_bn`` included: it changes the trained network)."""
         return {**super().settings, "pool_bn": self.pool_bn}
 
-    def build_network(self, genotype: Genotype, C: int = 36, num_classes: int = 10, layers: int = 20,
-                      stem: str = "cifar", auxiliary: bool = False) -> CellNetwork:
+    def build_network(self, genotype: Genotype | LayerwiseGenotype, C: int = 36, num_classes: int = 10,
+                      layers: int = 20, stem: str = "cifar", auxiliary: bool = False) -> CellNetwork:
         """The child network of a validated genotype (with BN behind pools when ``pool_bn``)."""
         return build_darts_network(self.validate(genotype), C, num_classes, layers, stem, auxiliary, self.pool_bn)

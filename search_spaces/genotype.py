@@ -84,6 +84,14 @@ class Genotype:
             reduce_concat=_parse_concat(values["reduce_concat"], "reduce_concat"),
         )
 
+    def cell_at(self, index: int, reduction: bool, layers: int) -> tuple[tuple[Edge, ...], tuple[int, ...]]:
+        """The cell of layer ``index`` of a ``layers``-cell network: the one normal or reduction cell."""
+        return self.cell(reduction)
+
+    def named_cells(self) -> list[tuple[str, tuple[Edge, ...], tuple[int, ...]]]:
+        """``(name, edges, concat)`` of every distinct cell, named as in the text (for messages)."""
+        return [("normal", self.normal, self.normal_concat), ("reduce", self.reduce, self.reduce_concat)]
+
     def validate(self, ops: Sequence[str], n_nodes: int | None = None, distinct_inputs: bool = True,
                  concat_inputs: bool = False) -> Genotype:
         """Raise :class:`GenotypeError` naming the first problem; return ``self`` when valid.
@@ -94,38 +102,164 @@ class Genotype:
         ``concat_inputs`` whether the concat may hold the cell inputs 0 and 1 (ENAS and NAO concatenate
         every unused state, cell inputs included).
         """
-        lowest = 0 if concat_inputs else 2
-        for name in ("normal", "reduce"):
-            edges, concat = getattr(self, name), getattr(self, f"{name}_concat")
-            if not edges or len(edges) % 2:
-                raise GenotypeError(f"{name} cell has {len(edges)} edges: need two per node, at least one node")
-            nodes = len(edges) // 2
-            if n_nodes is not None and nodes != n_nodes:
-                raise GenotypeError(f"{name} cell has {nodes} nodes but the space has {n_nodes} per cell")
-            for k, (op, src) in enumerate(edges):
-                node = k // 2
-                if op not in ops:
-                    raise GenotypeError(
-                        f"{name} cell, node {node}: operation {op!r} is not in this space's op set ({', '.join(ops)})"
-                    )
-                if not 0 <= src < node + 2:
-                    raise GenotypeError(
-                        f"{name} cell, node {node}: input index {src} out of range (valid: 0..{node + 1})"
-                    )
-            if distinct_inputs:
-                for node in range(nodes):
-                    if edges[2 * node][1] == edges[2 * node + 1][1]:
-                        raise GenotypeError(
-                            f"{name} cell, node {node}: both edges read input {edges[2 * node][1]}; "
-                            "this space needs two distinct inputs"
-                        )
-            if not concat or len(set(concat)) != len(concat) or not all(lowest <= c < nodes + 2 for c in concat):
-                raise GenotypeError(
-                    f"{name}_concat {list(concat)} must be distinct node indices in range({lowest}, {nodes + 2})"
-                )
+        for name, edges, concat in self.named_cells():
+            _validate_cell(name, edges, concat, ops, n_nodes, distinct_inputs, concat_inputs)
         if len(self.normal) != len(self.reduce):
             raise GenotypeError(f"normal cell has {self.n_nodes} nodes but reduce cell has {len(self.reduce) // 2}")
         return self
+
+
+MAX_LAYERS = 64
+"""Cells of a per-layer genotype: published networks have 8 to 20; more is a typo (or an attack)."""
+
+
+@dataclass(frozen=True)
+class LayerwiseGenotype:
+    """A different cell in every layer: MANAS's "unique cells per layer" (arXiv 1909.01051, §4).
+
+    ``cells[i]`` and ``concats[i]`` are the edges and output of layer ``i`` of the searched network of
+    ``L = len(cells)`` cells, whose layers ``L // 3`` and ``2L // 3`` are the reduction cells (the
+    :class:`~search_spaces.cells.CellNetwork` rule). Text form::
+
+        LayerwiseGenotype(cells=[[('sep_conv_3x3', 0), ...], ...], concats=[range(2, 6), ...])
+
+    A network of another depth (CIFAR's 20-cell final network after an 8-cell search) takes each stage's
+    searched normal cells stretched over its own normal cells of that stage (:func:`searched_layer`), and
+    the searched reduction cells at its reductions; at the searched depth every layer is its own cell.
+    """
+
+    cells: tuple[tuple[Edge, ...], ...]
+    concats: tuple[tuple[int, ...], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cells", tuple(tuple((str(op), int(i)) for op, i in c) for c in self.cells))
+        object.__setattr__(self, "concats", tuple(tuple(int(i) for i in c) for c in self.concats))
+
+    @property
+    def layers(self) -> int:
+        """Cells of the searched network (one per layer)."""
+        return len(self.cells)
+
+    @property
+    def n_nodes(self) -> int:
+        """Intermediate nodes per cell (two edges per node)."""
+        return len(self.cells[0]) // 2 if self.cells else 0
+
+    def cell_at(self, index: int, reduction: bool, layers: int) -> tuple[tuple[Edge, ...], tuple[int, ...]]:
+        """Edges and concat of layer ``index`` of a ``layers``-cell network (see the class docstring)."""
+        k = searched_layer(index, layers, self.layers)
+        return self.cells[k], self.concats[k]
+
+    def named_cells(self) -> list[tuple[str, tuple[Edge, ...], tuple[int, ...]]]:
+        return [(f"layer_{i}", edges, concat) for i, (edges, concat) in enumerate(zip(self.cells, self.concats))]
+
+    def to_text(self) -> str:
+        cells = ", ".join(_edges_text(c) for c in self.cells)
+        concats = ", ".join(_concat_text(c) for c in self.concats)
+        return f"LayerwiseGenotype(cells=[{cells}], concats=[{concats}])"
+
+    __str__ = to_text
+
+    @classmethod
+    def from_text(cls, text: str) -> LayerwiseGenotype:
+        """Parse the text form (see the class docstring); sizes are bounded before anything is built."""
+        genotype = parse_genotype(text)
+        if not isinstance(genotype, cls):
+            raise GenotypeError(f"expected a LayerwiseGenotype(cells=[...], concats=[...]), got {text[:200]!r}")
+        return genotype
+
+    def validate(self, ops: Sequence[str], n_nodes: int | None = None, distinct_inputs: bool = True,
+                 concat_inputs: bool = False) -> LayerwiseGenotype:
+        """:meth:`Genotype.validate`'s rules for every layer's cell, plus a common node count and ≥ 3 layers."""
+        if not 3 <= self.layers <= MAX_LAYERS:
+            raise GenotypeError(f"a per-layer genotype has 3 to {MAX_LAYERS} cells (two are reductions), "
+                                f"got {self.layers}")
+        if len(self.concats) != self.layers:
+            raise GenotypeError(f"{self.layers} cells but {len(self.concats)} concats: give one per cell")
+        for name, edges, concat in self.named_cells():
+            _validate_cell(name, edges, concat, ops, self.n_nodes if n_nodes is None else n_nodes,
+                           distinct_inputs, concat_inputs)
+        return self
+
+
+def searched_layer(index: int, layers: int, searched: int) -> int:
+    """The layer of a ``searched``-cell network whose cell layer ``index`` of a ``layers``-cell one takes.
+
+    Reductions map to reductions; the normal cells of each of the three stages (before, between, after
+    the reductions) are stretched: normal cell ``j`` of ``n'`` in a stage takes the searched stage's
+    normal cell ``j · n // n'``. Equal depths map every layer to itself.
+    """
+    if not 0 <= index < layers:
+        raise IndexError(f"layer {index} of a {layers}-cell network")
+    ours, theirs = _stages(layers), _stages(searched)
+    for (start, stop), (s_start, s_stop) in zip(ours, theirs):
+        if start <= index < stop:
+            if s_stop == s_start:
+                raise GenotypeError(
+                    f"a {searched}-cell per-layer genotype has no normal cell in the stage that layer {index} "
+                    f"of a {layers}-cell network belongs to: search with at least 6 cells or train at {searched}")
+            return s_start + (index - start) * (s_stop - s_start) // (stop - start)
+    return theirs[3 + (layers // 3, 2 * layers // 3).index(index)][0]
+
+
+def _stages(layers: int) -> list[tuple[int, int]]:
+    """The normal-cell ranges of the three stages, then the two reduction layers (as 1-long ranges)."""
+    r1, r2 = layers // 3, 2 * layers // 3
+    return [(0, r1), (r1 + 1, r2), (r2 + 1, layers), (r1, r1 + 1), (r2, r2 + 1)]
+
+
+def parse_genotype(text: str) -> Genotype | LayerwiseGenotype:
+    """Read either text form: ``Genotype(...)`` (two cells) or ``LayerwiseGenotype(...)`` (a cell per layer)."""
+    if not isinstance(text, str):
+        raise GenotypeError(f"a genotype is DARTS-notation text, got {type(text).__name__} {text!r:.80}")
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise GenotypeError(f"cannot parse genotype text ({exc.msg}): {text[:200]!r}") from None
+    if isinstance(node, ast.Call) and _call_name(node) == "LayerwiseGenotype" and not node.args:
+        values = {kw.arg: kw.value for kw in node.keywords}
+        if sorted(values) != ["cells", "concats"] or not all(
+                isinstance(values[k], (ast.List, ast.Tuple)) for k in values):
+            raise GenotypeError(f"a per-layer genotype reads LayerwiseGenotype(cells=[[(op, input), ...], ...], "
+                                f"concats=[range(2, 6), ...]); got {text[:200]!r}")
+        cells, concats = values["cells"].elts, values["concats"].elts  # type: ignore[attr-defined]
+        if len(cells) > MAX_LAYERS or len(concats) > MAX_LAYERS:
+            raise GenotypeError(f"a per-layer genotype has at most {MAX_LAYERS} cells, got {len(cells)}")
+        return LayerwiseGenotype(tuple(_parse_edges(c, f"cells[{i}]") for i, c in enumerate(cells)),
+                                 tuple(_parse_concat(c, f"concats[{i}]") for i, c in enumerate(concats)))
+    return Genotype.from_text(text)
+
+
+def _validate_cell(name: str, edges: tuple[Edge, ...], concat: tuple[int, ...], ops: Sequence[str],
+                   n_nodes: int | None, distinct_inputs: bool, concat_inputs: bool) -> None:
+    """One cell's rules (see :meth:`Genotype.validate`); ``name`` says which cell in the message."""
+    lowest = 0 if concat_inputs else 2
+    if not edges or len(edges) % 2:
+        raise GenotypeError(f"{name} cell has {len(edges)} edges: need two per node, at least one node")
+    nodes = len(edges) // 2
+    if n_nodes is not None and nodes != n_nodes:
+        raise GenotypeError(f"{name} cell has {nodes} nodes but the space has {n_nodes} per cell")
+    for k, (op, src) in enumerate(edges):
+        node = k // 2
+        if op not in ops:
+            raise GenotypeError(
+                f"{name} cell, node {node}: operation {op!r} is not in this space's op set ({', '.join(ops)})"
+            )
+        if not 0 <= src < node + 2:
+            raise GenotypeError(
+                f"{name} cell, node {node}: input index {src} out of range (valid: 0..{node + 1})"
+            )
+    if distinct_inputs:
+        for node in range(nodes):
+            if edges[2 * node][1] == edges[2 * node + 1][1]:
+                raise GenotypeError(
+                    f"{name} cell, node {node}: both edges read input {edges[2 * node][1]}; "
+                    "this space needs two distinct inputs"
+                )
+    if not concat or len(set(concat)) != len(concat) or not all(lowest <= c < nodes + 2 for c in concat):
+        raise GenotypeError(
+            f"{name}_concat {list(concat)} must be distinct node indices in range({lowest}, {nodes + 2})"
+        )
 
 
 def _call_name(node: ast.Call) -> str:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from search_spaces.cells import Cell, CellNetwork
-from search_spaces.genotype import Genotype
+from search_spaces.genotype import Genotype, LayerwiseGenotype
 from search_spaces.nb201 import NB201Cell, NB201Network, NB201Space
 from search_spaces.nb201_arch import EDGES, NB201_OPS, NB201Arch
 from search_spaces.ops import FactorizedReduce, build_op
@@ -49,19 +49,20 @@ class _Path:
     __slots__ = ("genotype",)
 
     def __init__(self) -> None:
-        self.genotype: Genotype | NB201Arch | None = None
+        self.genotype: Genotype | LayerwiseGenotype | NB201Arch | None = None
 
 
 class SampledCell(Cell):
     """A cell whose forward executes the current genotype's edges and concatenation (then a 1×1 conv)."""
 
     def __init__(self, C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool, n_nodes: int,
-                 ops: tuple[str, ...], path: _Path, concat_inputs: bool = False):
+                 ops: tuple[str, ...], path: _Path, concat_inputs: bool = False, index: int = 0, layers: int = 1):
         node_inputs = [list(range(node + 2)) for node in range(n_nodes)]
         super().__init__(C_pp, C_p, C, reduction, reduction_prev, node_inputs, [n_nodes + 1],
                          lambda node, src, stride: CandidateOps(ops, C, stride), affine=False)
         self.out_channels = C
         self.n_nodes = n_nodes
+        self.index, self.layers = index, layers  # where the cell sits: a per-layer genotype has one per layer
         self._path = path
         self.first_column = 0 if concat_inputs else 2  # the state whose columns come first in combine
         self.combine = nn.Parameter(torch.empty(C, (n_nodes + 2 - self.first_column) * C, 1, 1))
@@ -74,7 +75,7 @@ class SampledCell(Cell):
         genotype = self._path.genotype
         if genotype is None:
             raise RuntimeError("SampledCell called outside PathSupernet.forward (no genotype set)")
-        edges, concat = genotype.cell(self.reduction)
+        edges, concat = genotype.cell_at(self.index, self.reduction, self.layers)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for node in range(self.n_nodes):
             (op_a, a), (op_b, b) = edges[2 * node], edges[2 * node + 1]
@@ -122,7 +123,8 @@ class PathSupernet(nn.Module):
 
         def make_cell(index: int, reduction: bool, reduction_prev: bool, C_pp: int, C_p: int, C_cur: int) -> Cell:
             return SampledCell(C_pp, C_p, C_cur, reduction, reduction_prev, n_nodes, ops, self._path,
-                               concat_inputs=bool(getattr(space, "concat_unused_inputs", False)))
+                               concat_inputs=bool(getattr(space, "concat_unused_inputs", False)), index=index,
+                               layers=layers)
 
         self.network = CellNetwork(make_cell, C, num_classes, layers, stem=stem, auxiliary=False)
 
@@ -134,7 +136,7 @@ class PathSupernet(nn.Module):
 
         return NB201Network(make_cell, C, num_classes, layers, affine=False)
 
-    def forward(self, x: torch.Tensor, genotype: Genotype | NB201Arch) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, genotype: Genotype | LayerwiseGenotype | NB201Arch) -> torch.Tensor:
         self._path.genotype = genotype
         try:
             return self.network(x)  # type: ignore[return-value]  # no auxiliary head: logits only

@@ -61,7 +61,8 @@ METHODS = {
     "darts_pt": {"epochs": 1, "layers": 3, "finetune_epochs": 0},
     "enas": {"epochs": 1, "layers": 3, "controller_steps": 2, "controller_aggregate": 1, "final_samples": 2,
              "bn_calibration_batches": 2},
-    "manas": {"epochs": 1, "layers": 3, "bn_calibration_batches": 2},  # the same path supernet as ENAS
+    # the same path supernet as ENAS; NB201 has one cell for all layers: cells shared
+    "manas": {"epochs": 1, "layers": 3, "bn_calibration_batches": 2, "cells": "shared"},
 }
 
 

@@ -215,8 +215,11 @@ def test_weight_sharing_strategy_runs_under_nni_execution_engine(synthetic_root:
 
     model_space = RawFormatModelSpace.from_model(CellModelSpace("enas", {"n_nodes": 2}, C=4, layers=3),
                                                  FunctionalEvaluator(evaluate))
+    # NNI's model space holds two cells: a per-layer search cannot hand its result over (one clear error)
+    with pytest.raises(ConfigError, match="cells: shared"):
+        create_strategy("manas", seed=0)(model_space, SequentialExecutionEngine())
     strategy = create_strategy("manas", seed=0, dataset="cifar10", data_root=synthetic_root, device="cpu",
-                               **{**TINY, "epochs": 1})
+                               cells="shared", **{**TINY, "epochs": 1})
     strategy(model_space, SequentialExecutionEngine())
     assert evaluated == [strategy.result.genotype]
     assert next(strategy.list_models()).sample == create_space("enas", n_nodes=2).to_sample(strategy.result.genotype)

@@ -25,6 +25,13 @@ a hundred times the scale) put 0.91 of the probability on one of 7 equal actions
 tests/conformance/test_manas.py. The final architecture is sampled from the final policy (paper);
 ``final: argmax`` takes each agent's most probable action instead.
 
+``cells: per_layer`` (the paper: "unique cells" in every layer, default): every layer of the ``layers``-cell
+search network has its own agents (``layer3/edge_1_4`` …) and the result is a
+:class:`~search_spaces.genotype.LayerwiseGenotype` of ``layers`` cells; a deeper final network (CIFAR's 20
+cells after the 8-cell search) stretches each stage's searched cells over its own
+(:func:`~search_spaces.genotype.searched_layer`). ``cells: shared`` searches one normal and one reduction
+cell, as every other method of the DARTS space (and the only choice on NB201, whose cell is one for all).
+
 ``variant: ls`` (MANAS-LS, the paper's CIFAR-10 entry): agents sample uniformly, every step's joint
 action and reward are recorded, and the reward is regressed on the one-hot joint actions by least
 squares (credit assignment); the final architecture takes each agent's action of highest estimate.
@@ -47,11 +54,12 @@ from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_number
 from nni_nas_bench.strategies.weight_sharing import SearchContext, WeightSharingStrategy
-from search_spaces.genotype import Genotype
+from search_spaces.genotype import Genotype, LayerwiseGenotype, parse_genotype
 
 _OP = re.compile(r"^(?P<cell>.+)/op_(?P<node>\d+)_(?P<unit>\d+)$")
 VARIANTS = ("exp3", "ls")
 FINALS = ("sample", "argmax")
+CELLS = ("per_layer", "shared")
 
 
 class Agent:
@@ -134,7 +142,8 @@ class ManasStrategy(WeightSharingStrategy):
     def __init__(self, *, epochs: int = 50, batch_size: int = 64, layers: int = 8, channels: int = 16,
                  w_lr: float = 0.025, w_lr_min: float = 0.001, w_weight_decay: float = 3e-4,
                  reward_baseline: float = 5.0, gamma: float = 0.1, temperature_start: float = 1000.0,
-                 temperature_end: float = 200.0, variant: str = "exp3", final: str = "sample", **common: Any):
+                 temperature_end: float = 200.0, variant: str = "exp3", final: str = "sample",
+                 cells: str = "per_layer", **common: Any):
         super().__init__(epochs=epochs, batch_size=batch_size, layers=layers, channels=channels, w_lr=w_lr,
                          w_lr_min=w_lr_min, w_weight_decay=w_weight_decay, **common)
         self.reward_baseline = check_number(self.name, "reward_baseline", reward_baseline, -100.0)
@@ -148,13 +157,16 @@ class ManasStrategy(WeightSharingStrategy):
         if final not in FINALS:
             raise ConfigError(f"manas.final must be one of {FINALS} (sample: from the final policy, as the paper), "
                               f"got {final!r}")
-        self.variant, self.final = variant, final
+        if cells not in CELLS:
+            raise ConfigError(f"manas.cells must be one of {CELLS} (per_layer: a cell per layer, as the paper; "
+                              f"shared: one normal and one reduction cell), got {cells!r}")
+        self.variant, self.final, self.cells = variant, final, cells
 
     @property
     def settings(self) -> dict[str, Any]:
         return {**super().settings, "reward_baseline": self.reward_baseline, "gamma": self.gamma,
                 "temperature_start": self.temperature_start, "temperature_end": self.temperature_end,
-                "variant": self.variant, "final": self.final}
+                "variant": self.variant, "final": self.final, "cells": self.cells}
 
     def temperature(self, epoch: int) -> float:
         """Linear decay over the epochs, from ``temperature_start`` (first) to ``temperature_end`` (last)."""
@@ -165,22 +177,46 @@ class ManasStrategy(WeightSharingStrategy):
         """The bandit reward of a validation-batch accuracy (%): in [0, 1] less the baseline, as Exp3 assumes."""
         return (accuracy - self.reward_baseline) / 100.0
 
-    def _search(self, ctx: SearchContext) -> tuple[Genotype, float]:
+    def read_architecture(self, text: str) -> Genotype | LayerwiseGenotype:
+        return parse_genotype(text)  # either form, as ``cells`` says
+
+    def _run(self) -> None:
+        """As an NNI strategy: NNI's model space (``CellModelSpace``) holds two cells, so only ``cells: shared``."""
+        if self.cells == "per_layer":
+            raise ConfigError("manas.cells: per_layer finds a cell per layer, which NNI's two-cell model space "
+                              "cannot hold: run it through the suite's tuner (experiments/<dataset>/manas.yml) or "
+                              "set cells: shared")
+        super()._run()
+
+    def check_space(self, space: Any) -> None:
+        """Per-layer cells need a cell space (NB201's one cell is every layer's: ``cells: shared`` there)."""
+        super().check_space(space)
+        if self.cells == "per_layer" and not hasattr(space, "layer_decisions"):
+            raise ConfigError(f"manas.cells: per_layer needs a cell space (darts, enas, nao, nsganet); {space!r} "
+                              "has one cell for every layer: set cells: shared")
+
+    def decisions(self, space: Any) -> tuple[dict[str, list[Any]], Any]:
+        """The agents' decisions ``{label: values}`` and the map from a joint action to its genotype."""
+        if self.cells == "per_layer":
+            return space.layer_decisions(self.layers), partial(space.to_layerwise_genotype, layers=self.layers)
+        return {label: list(m.values) for label, m in space.mutables.simplify().items()}, space.to_genotype
+
+    def _search(self, ctx: SearchContext) -> tuple[Genotype | LayerwiseGenotype, float]:
         from nni_nas_bench.data._seeding import derive_seed
 
-        decisions = {label: list(m.values) for label, m in ctx.space.mutables.simplify().items()}
+        decisions, to_genotype = self.decisions(ctx.space)
         agents = Agents(decisions)
         rng = np.random.RandomState(derive_seed(self.name, "agents", self.seed) % (2**32))
         played: list[tuple[Agent, int, float]] = []
         ls = LeastSquares(agents) if self.variant == "ls" else None
         rewards: list[float] = []
 
-        def greedy() -> Genotype:
+        def greedy() -> Genotype | LayerwiseGenotype:
             score = ls.estimates() if ls is not None else {n: a.rewards for n, a in agents.by_name.items()}
             sample, _ = agents.play(lambda agent: (int(np.argmax(score[agent.label])), 1.0))
-            return ctx.space.to_genotype(sample)
+            return to_genotype(sample)
 
-        def propose(temperature: float) -> Genotype:
+        def propose(temperature: float) -> Genotype | LayerwiseGenotype:
             def choose(agent: Agent) -> tuple[int, float]:
                 if ls is not None:  # MANAS-LS explores uniformly
                     return int(rng.randint(len(agent.values))), 1.0 / len(agent.values)
@@ -190,9 +226,9 @@ class ManasStrategy(WeightSharingStrategy):
 
             sample, plays = agents.play(choose)
             played[:] = plays
-            return ctx.space.to_genotype(sample)
+            return to_genotype(sample)
 
-        def after_step(genotype: Genotype) -> None:
+        def after_step(genotype: Genotype | LayerwiseGenotype) -> None:
             accuracy = self.batch_accuracy(ctx, genotype)
             r = self.reward(accuracy)
             if ls is not None:

@@ -76,8 +76,12 @@ class OneShotStrategy(Strategy):
         self.seed = int(state_dict.get("seed", self.seed))
         r = state_dict.get("result")
         self._result = None if r is None else SearchResult(
-            self.architecture_type.from_text(r["genotype"]), float(r["valid_acc"]), float(r["search_seconds"]),
+            self.read_architecture(r["genotype"]), float(r["valid_acc"]), float(r["search_seconds"]),
             list(r.get("alpha_history", [])))
+
+    def read_architecture(self, text: str) -> Any:
+        """A result's architecture from its text (``architecture_type.from_text``)."""
+        return self.architecture_type.from_text(text)
 
     def _set_common(self, *, cutout: Any, subset: Any, seed: Any, dataset: str | None,
                     data_root: str | Path | None, device: str, output_dir: str | Path | None) -> None:

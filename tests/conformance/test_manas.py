@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nni_nas_bench.errors import ConfigError
+from nni_nas_bench.errors import ConfigError, GenotypeError
 from nni_nas_bench.strategies import create_strategy
 from nni_nas_bench.strategies.manas import Agent, Agents, LeastSquares
 from search_spaces import create_space
+from search_spaces.genotype import Genotype, LayerwiseGenotype, searched_layer
 
 
 def _bandit(means: list[float], seed: int, steps_per_epoch: int = 100, epochs: int = 50) -> np.ndarray:
@@ -109,3 +110,75 @@ def test_manas_ls_assigns_credit_by_least_squares() -> None:
     beta = ls.estimates()
     assert int(np.argmax(beta["edge_a"])) == 2 and int(np.argmax(beta["edge_b"])) == 0
     assert beta["edge_a"][2] - beta["edge_a"][0] == pytest.approx(0.2, abs=0.02)
+
+
+# ------------------------------------------------------------------------ unique cells per layer
+def test_every_layer_has_its_own_agents_by_default() -> None:
+    """Paper §4 ("unique cells"): the cell is not shared across layers, so every layer of the 8-cell search
+    network has its own agents: 8 × (14 edges + 4 input pairs) of the DARTS cell; ``cells: shared`` keeps
+    one normal and one reduction cell (2 × 18)."""
+    manas = create_strategy("manas")
+    assert manas.cells == "per_layer" and manas.settings["cells"] == "per_layer"
+    space = create_space("darts")
+    decisions, to_genotype = manas.decisions(space)
+    agents = Agents(decisions)
+    assert len(agents.by_name) == 8 * (14 + 4)
+    assert {name.split("/")[0] for name in agents.by_name} == {f"layer{i}" for i in range(8)}
+    sample, _ = agents.play(lambda agent: (0, 1.0))
+    genotype = to_genotype(sample)
+    assert isinstance(genotype, LayerwiseGenotype) and genotype.layers == 8
+    assert space.validate(genotype) is genotype and space.parse(genotype.to_text()) == genotype
+    shared, _ = create_strategy("manas", cells="shared").decisions(space)
+    assert len(Agents(shared).by_name) == 2 * (14 + 4)
+    with pytest.raises(ConfigError, match="cells"):
+        create_strategy("manas", cells="unique")
+
+
+def test_nb201_needs_shared_cells() -> None:
+    """NB201's one cell is every layer's: a per-layer search there is refused with the fix."""
+    with pytest.raises(ConfigError, match="cells: shared"):
+        create_strategy("manas").check_space(create_space("nb201"))
+    create_strategy("manas", cells="shared").check_space(create_space("nb201"))
+
+
+def _layerwise(layers: int) -> LayerwiseGenotype:
+    """A per-layer DARTS genotype whose layers differ: node k of layer i reads (OPS[i + k], 0), (OPS[i], 1)."""
+    ops = ["max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
+           "dil_conv_5x5"]
+    cells = [[e for k in range(4) for e in ((ops[(i + k) % 7], 0), (ops[i % 7], 1))] for i in range(layers)]
+    return LayerwiseGenotype(cells, [range(2, 6)] * layers)
+
+
+def test_a_network_of_the_searched_depth_has_the_searched_cell_in_every_layer() -> None:
+    """At the searched depth (the 224-px datasets: 8 search and 8 final cells, SPEC) layer i IS cell i:
+    the same module as layer i of a two-cell network whose normal and reduction cells are both cell i."""
+    space, genotype = create_space("darts"), _layerwise(8)
+    net = space.build_network(genotype, C=4, layers=8)
+    for i, (edges, concat) in enumerate(zip(genotype.cells, genotype.concats)):
+        two_cell = space.build_network(Genotype(edges, concat, edges, concat), C=4, layers=8)
+        assert repr(net.cells[i]) == repr(two_cell.cells[i])
+    assert repr(net.cells[0]) != repr(net.cells[1])
+
+
+def test_a_deeper_network_stretches_each_stage() -> None:
+    """CIFAR's 20-cell final network after an 8-cell search (SPEC): reductions take the searched reductions
+    (layers 2 and 5 → 6 and 13), and each stage's 6 normal cells take its 2 searched ones, 3 each."""
+    assert [searched_layer(i, 20, 8) for i in range(20)] == [0, 0, 0, 1, 1, 1, 2, 3, 3, 3, 4, 4, 4, 5,
+                                                            6, 6, 6, 7, 7, 7]
+    assert [searched_layer(i, 8, 8) for i in range(8)] == list(range(8))
+    genotype = _layerwise(8)
+    assert genotype.cell_at(13, True, 20) == (genotype.cells[5], genotype.concats[5])
+    with pytest.raises(GenotypeError, match="no normal cell"):
+        searched_layer(8, 20, 3)  # 3 searched cells: stage 1 (layers 7-12 of 20) has no normal cell
+
+
+@pytest.mark.parametrize("text, message", [
+    ("LayerwiseGenotype(cells=[], concats=[])", "3 to 64 cells"),
+    ("LayerwiseGenotype(cells=[[('skip_connect', 0), ('skip_connect', 1)]] * 3, concats=[])", "reads"),
+    ("LayerwiseGenotype(cells=[" + ", ".join(["[('skip_connect', 0), ('skip_connect', 1)]"] * 65)
+     + "], concats=[range(2, 3)])", "at most 64"),
+    ("LayerwiseGenotype(cells=[[('skip_connect', 0), ('skip_connect', 1)]] , concats=[range(2, 3)], x=1)", "reads"),
+])
+def test_bad_per_layer_genotype_text_gets_one_line(text: str, message: str) -> None:
+    with pytest.raises(GenotypeError, match=message):
+        create_space("darts", n_nodes=1).parse(text)
