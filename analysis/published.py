@@ -58,6 +58,9 @@ def read_published_csv(source: str | Path | IO[str], dataset: str, *, name: str 
     columns = list(table.columns)
     if not columns:
         raise ConfigError(f"published results {label!r} have no columns")
+    if not any(str(c).strip().startswith(RANDOM_PREFIX) for c in columns):
+        raise ConfigError(f"published results {label!r} have no '{RANDOM_PREFIX}<Method>' column (columns: "
+                          f"{', '.join(map(str, columns[:6]))}); the layout pairs 'Random DARTS,DARTS,...' per method")
     dataset = _dataset_name(dataset)
     column_name = metric_column(metric)
     rows = []
@@ -68,6 +71,10 @@ def read_published_csv(source: str | Path | IO[str], dataset: str, *, name: str 
         if bad.any():
             raise ConfigError(f"published results {label!r}, column {column!r}: not a number: "
                               f"{table[column][bad].iloc[0]!r}")
+        outside = values.notna() & ((values < 0) | (values > 100))
+        if outside.any():
+            raise ConfigError(f"published results {label!r}, column {column!r}: {values[outside].iloc[0]!r} is not a "
+                              "top-1 accuracy in percent (0-100)")
         if header.startswith(RANDOM_PREFIX):
             role = Role.RANDOM.value
             following = columns[position + 1] if position + 1 < len(columns) else None

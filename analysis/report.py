@@ -16,6 +16,7 @@ import datetime as dt
 import html
 import json
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -490,6 +491,8 @@ def report_command(experiments: Sequence[str], out: str | Path, metric: str = "f
     if not experiments and not published:
         raise ConfigError("name at least one experiment (folder, nni.sqlite, id or folder of experiments) "
                           "or a --published DATASET=FILE.csv")
+    if n_boot < 1:
+        raise ConfigError(f"--bootstrap is the number of bootstrap resamples: a positive whole number, got {n_boot}")
     frames = []
     if experiments:
         frames.append(read_experiments(experiments, experiments_dir, progress=progress))
@@ -505,4 +508,10 @@ def report_command(experiments: Sequence[str], out: str | Path, metric: str = "f
     read_as = {"final_acc": "last-epoch", "best_acc": "best-epoch"}[stats.metric_column(metric)]
     sources = [*map(str, experiments), *(f"{p} (published, read as {read_as} accuracy)" for p in published)]
     result = write_report(df, out, metric, n_boot=n_boot, seed=seed, sources=sources)
+    if not df.empty and "complete" in df:
+        incomplete = int((~df["complete"].fillna(False).astype(bool)).sum())
+        if incomplete:  # written to the report; said here too so that a terminal user does not miss them
+            print(f"note: {incomplete} of {len(df)} trials did not complete (failed, unreadable or unfinished): "
+                  "listed under 'Failed and unfinished trials' in report.md and excluded from every statistic",
+                  file=sys.stderr)
     return result.files

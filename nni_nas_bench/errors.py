@@ -33,6 +33,19 @@ def unknown_name_error(kind: str, name: str, known: list[str] | tuple[str, ...])
     return ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")
 
 
+def mapping_arg(name: str, value: object) -> dict:
+    """A YAML setting that must be a mapping (``search``, ``space_args`` …) as a dict; ``None`` is empty.
+
+    ``dict()`` of a list or a string raises a bare ``TypeError``/``ValueError`` deep in a tuner; this
+    names the setting instead.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a mapping of settings (name: value), got {value!r:.80}")
+    return dict(value)
+
+
 def construct(cls: type, settings: dict, what: str) -> object:
     """``cls(**settings)``, where settings the constructor does not take are one clear :class:`ConfigError`.
 

@@ -9,11 +9,12 @@ before anything starts.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from nni_nas_bench.errors import ConfigError, construct
+from nni_nas_bench.errors import ConfigError, NasBenchError, construct
 from nni_nas_bench.training_services import check_training_service
 from nni_nas_bench.tuners.validators import check_trial_count
 from nni_nas_bench.yaml_file import read_yaml
@@ -74,6 +75,14 @@ def _nni_reason(exc: BaseException, data: dict[str, Any]) -> str:
         value = data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             return f"{key} must be a positive whole number, got {value!r}"
+    for key in ("tuner", "assessor", "advisor"):
+        algorithm = data.get(key)
+        if isinstance(algorithm, dict) and not algorithm.get("name") and not algorithm.get("className"):
+            return (f"{key} needs className (the suite's: nni_nas_bench.tuners.BenchmarkTuner, ...) or name "
+                    "(one of NNI's built-in algorithms)")
+    duration = data.get("maxExperimentDuration")
+    if duration is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhd]?\s*", str(duration)):
+        return f"maxExperimentDuration must be a number with a unit s, m, h or d (e.g. 12h), got {duration!r}"
     text = " ".join(str(exc).split())
     if text:
         return text
@@ -84,6 +93,38 @@ def _nni_reason(exc: BaseException, data: dict[str, Any]) -> str:
     return f"{type(exc).__name__} in NNI's check `{failed}`" if failed else type(exc).__name__
 
 
+def check_trial_command(command: Any) -> None:
+    """Options of the suite's trial in ``trialCommand`` must be ones it takes: a misspelt ``--data-rot``
+    would otherwise fail every trial at start, after ``nnictl create`` said the experiment started."""
+    import shlex
+
+    from nni_nas_bench.trial import argument_parser
+
+    if not isinstance(command, str) or "nni_nas_bench.trial" not in command:
+        return
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"trialCommand cannot be split into words ({exc}): {command!r}") from None
+    if "nni_nas_bench.trial" not in words:
+        return
+    args = words[words.index("nni_nas_bench.trial") + 1:]
+    for i, word in enumerate(args):
+        if word in ("&&", "||", ";", "|", ">", "2>", ">>"):  # the shell's, not the trial's
+            args = args[:i]
+            break
+    parser = argument_parser()
+
+    def refuse(message: str) -> None:
+        raise ConfigError(f"trialCommand: python -m nni_nas_bench.trial {message} (it takes "
+                          f"{', '.join(a.option_strings[0] for a in parser._actions if a.option_strings)})")
+
+    parser.error = refuse  # type: ignore[method-assign]  # argparse would print usage and exit
+    _, extra = parser.parse_known_args(args)
+    if extra:
+        refuse(f"does not take {' '.join(extra)}")
+
+
 def check_experiment(path: str | Path) -> Any:
     """Validate ``path`` with NNI's ``ExperimentConfig`` and build its tuner; return the tuner, or None
     for a tuner that is not the suite's (not imported, so not checked beyond NNI's own fields)."""
@@ -91,13 +132,19 @@ def check_experiment(path: str | Path) -> Any:
 
     path = Path(path).resolve()
     data = load_yaml(path)
+    from nni.experiment.config.utils.internal import unset_base_path
+
     try:
         config = ExperimentConfig.load(str(path))
         config.validate()
     except Exception as exc:  # NNI raises ValueError, AssertionError, TypeError, ...
+        # NNI's load() sets a module-global base path and leaves it set when a field is refused: the next
+        # file checked in this process would then fail NNI's `assert _current_base_path is None`.
+        unset_base_path()
         raise ConfigError(f"{path}: NNI rejects this config: {_nni_reason(exc, data)}") from None
     try:
         check_training_service(config.canonical_copy())
+        check_trial_command(data.get("trialCommand"))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     tuner = data.get("tuner") or {}
@@ -116,7 +163,7 @@ def check_experiment(path: str | Path) -> Any:
         return None
     try:  # only the YAML's mistakes are "bad settings"; a TypeError inside the tuner is a bug
         instance = construct(cls, tuner.get("classArgs") or {}, f"tuner.classArgs of {class_name}")
-    except ConfigError as exc:
+    except NasBenchError as exc:  # ConfigError, or a GenotypeError of the space's settings
         raise ConfigError(f"{path}: {exc}") from None
     try:
         check_trial_count(data.get("maxTrialNumber"), instance)

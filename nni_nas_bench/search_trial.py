@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nni_nas_bench.contract import Role, identity
-from nni_nas_bench.errors import ConfigError
+from nni_nas_bench.errors import ConfigError, mapping_arg
 from nni_nas_bench.provenance import code_version
 
 REQUIRED = ("method", "dataset", "space", "search_seed")
@@ -44,11 +44,11 @@ def run_search(params: dict[str, Any], *, data_root: str | Path, device: str = "
     missing = [k for k in REQUIRED if k not in params]
     if missing:
         raise ConfigError(f"search trial parameters miss {missing}; got keys {sorted(params)}")
-    settings = dict(params.get("search") or {})
+    settings = mapping_arg("search", params.get("search"))
     if "seed" in settings:
         raise ConfigError("search settings must not hold 'seed': the search seed is the parameter 'search_seed'")
     info = get_dataset_info(params["dataset"])
-    space = create_space(params["space"], **params.get("space_args", {}))
+    space = create_space(params["space"], **mapping_arg("space_args", params.get("space_args")))
     strategy = create_strategy(params["method"], seed=int(params["search_seed"]), **settings)
     if checkpoint_dir is not None and hasattr(strategy, "checkpoint_dir"):
         strategy.checkpoint_dir = checkpoint_dir  # a place, not a setting: not part of the recorded protocol

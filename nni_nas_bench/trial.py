@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nni_nas_bench.contract import Role, identity, parameters_line
-from nni_nas_bench.errors import ConfigError, NasBenchError, TrialFailedError
+from nni_nas_bench.errors import ConfigError, NasBenchError, TrialFailedError, mapping_arg
 from nni_nas_bench.provenance import code_version
 from nni_nas_bench.training import from_dict
 
@@ -52,7 +52,7 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
         raise ConfigError(f"trial parameters miss {missing}; got keys {sorted(params)}")
     protocol = from_dict(params["protocol"])
     info = get_dataset_info(params["dataset"])
-    space = create_space(params["space"], **params.get("space_args", {}))
+    space = create_space(params["space"], **mapping_arg("space_args", params.get("space_args")))
     genotype = space.parse(params["genotype"])
     # Spaces with a hardware model (Single-Path NAS's) predict the latency; computed before training, so a
     # missing latency table fails the trial at once.
@@ -104,7 +104,8 @@ def missing_data_root_message(data_root: Path, from_flag: bool) -> str:
     source = ("--data-root in the trial command" if from_flag
               else f"${DATA_ROOT_ENV}" if os.environ.get(DATA_ROOT_ENV) else "the default (no --data-root, no "
               f"${DATA_ROOT_ENV})")
-    return (f"data root {data_root} (from {source}) does not exist on this machine ({socket.gethostname()}): "
+    state = "is a file, not a folder" if Path(data_root).exists() else "does not exist"
+    return (f"data root {data_root} (from {source}) {state} on this machine ({socket.gethostname()}): "
             f"set {DATA_ROOT_ENV} in the environment of the machine that runs the trials (remote workers: see "
             "experiments/remote/README.md) or pass an existing folder as --data-root")
 
@@ -149,11 +150,8 @@ def _load_params(text: str) -> dict[str, Any]:
     return params
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (non-zero makes NNI mark the trial FAILED)."""
-    from nni_nas_bench.known_warnings import silence_known_warnings
-
-    silence_known_warnings()
+def argument_parser() -> argparse.ArgumentParser:
+    """The trial's command line (``nas-bench check`` parses a YAML's trialCommand with it too)."""
     parser = argparse.ArgumentParser(prog="python -m nni_nas_bench.trial", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", type=Path, default=None,
                         help="folder holding the datasets (default: $NNB_DATA_ROOT or ~/.cache/nni_nas_bench/data)")
@@ -163,6 +161,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
                         help="where per-epoch checkpoints live (default: $NNB_CHECKPOINT_DIR or ~/.cache/...)")
     parser.add_argument("--download", action="store_true", help="let torchvision download missing CIFAR data")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (non-zero makes NNI mark the trial FAILED)."""
+    from nni_nas_bench.known_warnings import silence_known_warnings
+
+    silence_known_warnings()
+    parser = argument_parser()
+
+    def one_line(message: str) -> None:  # argparse would print its usage block first
+        print(f"nni-nas-bench: error: {message} (see python -m nni_nas_bench.trial --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+    parser.error = one_line  # type: ignore[method-assign]
     args = parser.parse_args(argv)
 
     in_nni = "NNI_PLATFORM" in os.environ
@@ -180,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("not running inside NNI: pass --params JSON (see --help)")
         # First line of the trial log: what this trial really runs (the analysis reads it for failed trials).
         print(parameters_line(params), flush=True)
+        role = params.get("role")
+        if role is not None and role not in {r.value for r in Role}:
+            raise ConfigError(f"trial role {role!r} is not one of {', '.join(r.value for r in Role)}")
         report_epoch = report_final = None
         if in_nni:
             import nni
@@ -194,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         data_root = args.data_root or default_data_root()
         if not args.download and not Path(data_root).is_dir():
             raise ConfigError(missing_data_root_message(data_root, from_flag=args.data_root is not None))
+        if args.checkpoint_dir is not None and args.checkpoint_dir.exists() and not args.checkpoint_dir.is_dir():
+            raise ConfigError(f"--checkpoint-dir {args.checkpoint_dir} is a file: pass a folder (it is created "
+                              "if missing)")
         if params.get("tabular") is not None and params.get("role") != Role.SEARCH:
             # NAS-Bench-201 tabular mode: look the cell up in the table instead of training it.
             from nni_nas_bench.tabular.trial import run_tabular_trial

@@ -35,15 +35,19 @@ class LookupLog:
 
     def note(self, what: str, why: str) -> None:
         """Record one candidate and the reason it was rejected."""
-        self.entries.append(f"  - {what}: {why}")
+        self.entries.append(f"{what}: {why}")
 
     def error(self, how_to: list[str]) -> DatasetNotFoundError:
-        """The single error raised when no candidate worked: where we looked, then how to fix it."""
-        looked = "\n".join(self.entries) if self.entries else "  (nothing)"
-        fixes = "\n".join(f"  * {line}" for line in how_to)
+        """The single error raised when no candidate worked: where we looked, then how to fix it.
+
+        One line (a trial's log and ``nas-bench`` print errors as one ``error:`` line that tools grep for);
+        the places and the fixes are separated by ``;`` and ``|``.
+        """
+        looked = "; ".join(self.entries) if self.entries else "nothing"
+        fixes = " | ".join(line.rstrip(".") for line in how_to)
         return DatasetNotFoundError(
-            f"dataset {self.dataset!r} not found under data root {str(self.root)!r}. Looked at:\n{looked}\n"
-            f"Provide it in one of these ways:\n{fixes}"
+            f"dataset {self.dataset!r} not found under data root {str(self.root)!r} (looked at: {looked}). "
+            f"Provide it: {fixes}"
         )
 
 

@@ -21,7 +21,7 @@ from typing import Protocol as TypingProtocol
 import torch
 from torch import nn
 
-from nni_nas_bench.errors import TrialFailedError
+from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.training.checkpoint import CheckpointStore
 from nni_nas_bench.training.cost import count_mflops, count_parameters
 from nni_nas_bench.training.progress import EpochProgress
@@ -42,7 +42,18 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``auto``/None → the first CUDA device if there is one, else the CPU."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {str(device)!r} is not a torch device: use auto, cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device {str(device)!r}: this machine has no usable CUDA GPU; use --device auto or cpu")
+        if resolved.index is not None and resolved.index >= count:
+            raise ConfigError(f"device {str(device)!r}: this machine has {count} CUDA GPU(s) "
+                              f"(cuda:0..cuda:{count - 1})")
+    return resolved
 
 
 def _autocast(protocol: Protocol, device: torch.device) -> contextlib.AbstractContextManager:

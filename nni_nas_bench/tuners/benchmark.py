@@ -28,7 +28,7 @@ from collections import deque
 from typing import Any
 
 from nni_nas_bench.contract import Role
-from nni_nas_bench.errors import ConfigError, NasBenchError
+from nni_nas_bench.errors import ConfigError, NasBenchError, mapping_arg
 from nni_nas_bench.tuners.serving import ServingTuner
 from nni_nas_bench.tuners.validators import check_in_dispatcher
 
@@ -71,7 +71,7 @@ class BenchmarkTuner(ServingTuner):
 
         self._setup(method, dataset, num_searches, num_random, search_seed, arch_seed, space, space_args, protocol,
                     train_seed)
-        self.search_settings = dict(search or {})
+        self.search_settings = mapping_arg("search", search)
         if "seed" in self.search_settings:
             raise ConfigError("search settings must not hold 'seed': use the tuner's search_seed")
         strategy = create_strategy(method, seed=self.search_seed, **self.search_settings)  # raises on bad settings

@@ -39,7 +39,7 @@ from collections import deque
 from typing import Any
 
 from nni_nas_bench.contract import Role
-from nni_nas_bench.errors import ConfigError, TrialFailedError
+from nni_nas_bench.errors import ConfigError, TrialFailedError, mapping_arg
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.tuners.serving import ServingTuner
 from nni_nas_bench.tuners.validators import check_in_dispatcher
@@ -91,11 +91,11 @@ class MultiTrialTuner(ServingTuner):
                     train_seed)
         if getattr(get_strategy_class(method), "kind", None) != "multi_trial":
             raise ConfigError(f"{method!r} is not a multi-trial method: use nni_nas_bench.tuners.BenchmarkTuner")
-        self.search_settings = dict(search or {})
+        self.search_settings = mapping_arg("search", search)
         if "seed" in self.search_settings:
             raise ConfigError("search settings must not hold 'seed': use the tuner's search_seed")
         self.candidate_protocol = from_dict(candidate_protocol)
-        self.candidate_space_args = {**self.space_args, **(candidate_space_args or {})}
+        self.candidate_space_args = {**self.space_args, **mapping_arg("candidate_space_args", candidate_space_args)}
         create_space(space, **self.candidate_space_args)  # raises on bad settings
         self.tabular = tabular
         self.searches = [create_strategy(method, seed=self.search_seed + i, **self.search_settings)

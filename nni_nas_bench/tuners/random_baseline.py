@@ -38,7 +38,7 @@ from nni import NoMoreTrialError
 from nni.tuner import Tuner
 
 from nni_nas_bench.contract import Role, TrialParams
-from nni_nas_bench.errors import ConfigError
+from nni_nas_bench.errors import ConfigError, mapping_arg
 from nni_nas_bench.training import from_dict, overlay
 from nni_nas_bench.tuners.validators import BuildsInBackground, check_in_dispatcher, ends_dispatcher_on_error
 
@@ -119,7 +119,8 @@ class RandomBaselineTuner(BuildsInBackground, Tuner):
             proto = overlay(base_protocol, variant.get("protocol"))
             if variant.get("train_seed") is not None:
                 proto = proto.replace(seed=variant["train_seed"])
-            args = {**(space_args or {}), **variant.get("space_args", {})}
+            args = {**mapping_arg("space_args", space_args),
+                    **mapping_arg(f"variants[{i}].space_args", variant.get("space_args"))}
             changes = variant.get("protocol")
             names_preset = isinstance(changes, str) or (isinstance(changes, dict) and "preset" in changes)
             name = variant.get("name") or (proto.name if names_preset else f"variant{i}")

@@ -84,7 +84,7 @@ from nni import NoMoreTrialError
 from nni.tuner import Tuner
 
 from nni_nas_bench.contract import Role, TrialParams
-from nni_nas_bench.errors import ConfigError
+from nni_nas_bench.errors import ConfigError, mapping_arg
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.tuners.journal import Journal, TrialRecord, normalized, read_trial_record, reported_key, trial_key
 from nni_nas_bench.tuners.random_baseline import random_trial_parameters
@@ -183,7 +183,7 @@ class ServingTuner(BuildsInBackground, Tuner):
         self.num_random = count_arg("num_random", num_random, 0)
         self.search_seed = count_arg("search_seed", search_seed, 0)
         self.arch_seed = count_arg("arch_seed", arch_seed, 0)
-        self.space_name, self.space_args = space, dict(space_args or {})
+        self.space_name, self.space_args = space, mapping_arg("space_args", space_args)
         self.space = create_space(space, **self.space_args)
         final = from_dict(protocol)
         if train_seed is not None:
