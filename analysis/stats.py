@@ -330,6 +330,43 @@ def architecture_key(df: pd.DataFrame) -> pd.Series:
     return df["space"].astype(str) + "|" + df["space_args"].astype(str) + "|" + df["genotype"].astype(str)
 
 
+ARCHITECTURE_COLUMNS = ["dataset", "method", "role", "protocol", "arch_id", "n", "train_seeds", "mean", "std",
+                        "genotype"]
+
+
+def architecture_table(df: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
+    """One row per architecture a benchmark experiment trained (searched or random; studies have their own
+    tables): its dataset, method, role, protocol, a short stable id, the seeds it was trained with and the
+    accuracy over them, and the full genotype. Sorted by dataset, role, then accuracy (best first).
+
+    ``arch_id`` is the first 8 hex digits of the SHA-1 of :func:`architecture_key`, so the same architecture
+    has the same id in every report and table.
+    """
+    import hashlib
+
+    data = usable(df, metric)
+    data = data[data["role"].isin([Role.SEARCHED, Role.RANDOM]) & data["genotype"].notna()]
+    if "study" in data:
+        data = data[data["study"].isna()]
+    if data.empty:
+        return pd.DataFrame(columns=ARCHITECTURE_COLUMNS)
+    data = data.assign(arch_id=architecture_key(data).map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:8]),
+                       protocol=data["protocol_name"].fillna("-"))
+    keys = ["dataset", "method", "role", "protocol", "arch_id"]
+    seeds = data["train_seed"].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    out = (data.assign(seed_text=seeds).groupby(keys, sort=False, dropna=False)
+           .agg(n=("acc", "size"), mean=("acc", "mean"), std=("acc", "std"), genotype=("genotype", "first"),
+                train_seeds=("seed_text", lambda v: ", ".join(sorted(set(v) - {""}, key=int)) or "-"))
+           .reset_index())
+    return out[ARCHITECTURE_COLUMNS].sort_values(["dataset", "role", "mean"], ascending=[True, True, False],
+                                                 kind="stable", ignore_index=True)
+
+
+MIN_RANK_N = 5
+"""Fewest points a Kendall τ is shown for: with 4 points the smallest two-sided p-value is 0.083, so no
+ranking of 4 or fewer can be told from chance; the report says "too few to rank" instead."""
+
+
 def compare_rankings(df: pd.DataFrame, by: str, a: Any = None, b: Any = None, metric: str = "final",
                      role: str = Role.RANDOM) -> RankComparison:
     """Rank the same architectures under two values of ``by`` ('train_seed', 'layers', ...) and compare.

@@ -68,7 +68,7 @@ step throughput $PY benchmarks/train_throughput.py --device "$DEVICE" "${THROUGH
 step packing $PY benchmarks/gpu_packing.py --device "$DEVICE" "${PACKING[@]}" --out "$WORK/packing.json"
 if $PY -c "import nni" 2>/dev/null; then
     GENOTYPE=$($PY -c "from search_spaces.genotype import PUBLISHED; print(PUBLISHED['DARTS_V2'].to_text())")
-    PARAMS=$($PY -c "import json, sys; print(json.dumps({'role': 'test', 'method': 'device_check', 'dataset': 'cifar10',
+    PARAMS=$($PY -c "import json, sys; print(json.dumps({'method': 'device_check', 'dataset': 'cifar10',
         'space': 'darts', 'genotype': sys.argv[1], 'protocol': json.loads(sys.argv[2])}))" "$GENOTYPE" "$TRIAL_PROTOCOL")
     step cifar10 $PY -m nni_nas_bench.trial --data-root "$DATA" --device "$DEVICE" --params "$PARAMS" \
         --checkpoint-dir "$WORK/checkpoints"

@@ -135,3 +135,39 @@ def test_published_only_report(tmp_path: Path) -> None:
     df = read_published_csv(io.StringIO("Random DARTS,DARTS\n96.5,97.0\n96.0,97.5\n"), "cifar10")
     result = write_report(df, tmp_path, n_boot=100)
     assert result.has_ri and "figures/searched_vs_random.png" in (tmp_path / "report.md").read_text()
+
+
+def test_report_lists_every_architecture_and_flags_tiny_samples(table: pd.DataFrame, tmp_path: Path) -> None:
+    """The report's own per-architecture table (issue 19: genotype id, role, accuracy, seeds) with every row in
+    architectures.csv, and statistics of fewer than MIN_RANK_N runs flagged instead of read as evidence."""
+    from analysis import stats
+
+    write_report(table, tmp_path, "final", n_boot=200)
+    md = (tmp_path / "report.md").read_text()
+    archs = pd.read_csv(tmp_path / "architectures.csv")
+    benchmark = stats.usable(table)
+    benchmark = benchmark[benchmark.role.isin(["searched", "random"]) & benchmark.study.isna()]
+    assert archs["n"].sum() == len(benchmark)
+    assert set(archs.genotype) == set(benchmark.genotype)
+    assert "## Architectures" in md and archs.arch_id.iloc[0] in md
+    # best first within each dataset and role
+    for _, group in archs.groupby(["dataset", "role"], sort=False):
+        assert group["mean"].is_monotonic_decreasing
+    ri = stats.ri_table(table, "final", n_boot=100)
+    if (ri[["searched_n", "random_n"]].min(axis=1) < stats.MIN_RANK_N).any():
+        assert "too few runs to judge" in md
+
+
+def test_architecture_table_groups_the_seeds_of_one_architecture() -> None:
+    """Two trainings of one genotype (two seeds) are one row with n 2, both seeds, their mean and std."""
+    from analysis import stats
+
+    rows = pd.DataFrame({
+        "dataset": ["cifar10"] * 3, "method": ["random"] * 3, "role": ["random"] * 3, "space": ["darts"] * 3,
+        "space_args": ["{}"] * 3, "genotype": ["A", "A", "B"], "protocol_name": ["darts"] * 3,
+        "train_seed": [1, 0, 0], "final_acc": [90.0, 92.0, 95.0], "complete": [True] * 3, "study": [None] * 3,
+    })
+    table = stats.architecture_table(rows)
+    assert table[["genotype", "n", "train_seeds"]].values.tolist() == [["B", 1, "0"], ["A", 2, "0, 1"]]
+    assert table["mean"].tolist() == [95.0, 91.0] and table["std"].iloc[1] == pytest.approx(2 ** 0.5)
+    assert table.arch_id.str.fullmatch(r"[0-9a-f]{8}").all()
