@@ -103,6 +103,35 @@ def _status(port: int) -> str:
         return json.load(r)["status"]
 
 
+def stop_experiment(experiment_id: str, port: int) -> None:
+    """``nnictl stop``, then make sure the NNI manager is gone.
+
+    Two ``nnictl create`` at once race on NNI's experiment registry (``~/nni-experiments/.experiment``, one
+    JSON file rewritten by each): the loser's entry is lost, ``nnictl stop <id>`` then finds nothing, and
+    the manager and its dispatcher stayed alive after the test (1.2 GB each). When the manager still
+    answers, it is stopped through its own REST API (``nni.experiment.rest``, what ``Experiment.stop`` calls).
+    """
+    nnictl = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
+    subprocess.run([*nnictl, "stop", experiment_id], capture_output=True, text=True, timeout=120)
+    try:
+        _status(port)
+    except OSError:
+        return  # stopped
+    from nni.experiment import rest
+
+    try:
+        rest.delete(port, "/experiment")
+    except Exception:  # already shutting down: the wait below tells
+        pass
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            _status(port)
+        except OSError:
+            return
+        time.sleep(0.5)
+
+
 def run_nnictl(config: dict[str, Any], workdir: Path, timeout: float = 600) -> Path:
     """Run ``nnictl create`` on ``config``, wait until the experiment is DONE, stop it; return its folder.
 
@@ -128,7 +157,7 @@ def run_nnictl(config: dict[str, Any], workdir: Path, timeout: float = 600) -> P
                 break
             time.sleep(2)
     finally:
-        subprocess.run([*nnictl, "stop", experiment.name], capture_output=True, text=True, timeout=120)
+        stop_experiment(experiment.name, port)
     if status != "DONE":
         for log in sorted(experiment.rglob("*.log")) + sorted(experiment.rglob("trial.stderr")):
             print(f"==== {log}\n{log.read_text()[-3000:]}")

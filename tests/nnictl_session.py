@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, stop_experiment
 
 NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
 ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
@@ -78,7 +78,7 @@ class Session:
         return "\n".join(parts)
 
     def stop(self) -> None:
-        subprocess.run([*NNICTL, "stop", self.id], capture_output=True, text=True, timeout=120)
+        stop_experiment(self.id, self.port)
 
     def resume(self) -> subprocess.CompletedProcess:
         """``nnictl resume`` on a fresh port; ``--experiment_dir`` is the folder holding experiment folders."""
