@@ -191,3 +191,17 @@ def test_tuner_module_imports_no_torch(module: str) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"nni_nas_bench.tuners.{module} imports {out.stdout.strip()} at start"
+
+
+def test_every_strategy_is_registered_once_by_its_own_name() -> None:
+    """One registration mechanism (STRATEGIES: name -> module:Class), and a method's module and class
+    attribute `name` are its registered name, so the three can never disagree."""
+    from nni_nas_bench.strategies import STRATEGIES, get_strategy_class
+
+    package = REPO / "nni_nas_bench" / "strategies"
+    for name, path in STRATEGIES.items():
+        module, _, _ = path.partition(":")
+        assert module == f"nni_nas_bench.strategies.{name}" and (package / f"{name}.py").is_file(), path
+        assert get_strategy_class(name).name == name
+    sources = "".join(p.read_text() for p in package.glob("*.py"))
+    assert "register_strategy" not in sources

@@ -7,19 +7,20 @@ search trial of a benchmark experiment::
     result = strategy.search(create_space("darts"), data_root=..., dataset="cifar10")
     result.genotype
 
-Methods are registered as import paths and loaded on first use (as the spaces are), so listing or
-validating names does not import torch, NNI's NAS package or a method that is not used. A module that
-defines a method decorates its class with :func:`register_strategy` under the same name.
+Methods are registered in ONE place, :data:`STRATEGIES` (name -> import path), and loaded on first use (as
+the spaces are), so listing or validating names does not import torch, NNI's NAS package or a method
+that is not used. A method is the module ``nni_nas_bench/strategies/<name>.py`` whose class says
+``name = "<name>"``; loading checks both (``tests/test_architecture.py`` checks every entry).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from nni_nas_bench.errors import construct, unknown_name_error
 
-# name -> "module:Class"; the decorator checks that the class it registers is the one listed here.
+# name -> "module:Class": the one registration of a method.
 STRATEGIES: dict[str, str] = {
     "cnas": "nni_nas_bench.strategies.cnas:CnasStrategy",
     "darts": "nni_nas_bench.strategies.darts:DartsStrategy",
@@ -41,23 +42,6 @@ STRATEGIES: dict[str, str] = {
 }
 _LOADED: dict[str, type] = {}
 
-T = TypeVar("T", bound=type)
-
-
-def register_strategy(name: str) -> Callable[[T], T]:
-    """Class decorator: make a strategy class available to :func:`create_strategy` as ``name``."""
-
-    def wrap(cls: T) -> T:
-        path = f"{cls.__module__}:{cls.__qualname__}"
-        listed = STRATEGIES.setdefault(name, path)
-        if listed != path or (name in _LOADED and _LOADED[name] is not cls):
-            raise ValueError(f"strategy {name!r} is registered twice ({listed} and {path})")
-        _LOADED[name] = cls
-        cls.name = name  # type: ignore[attr-defined]
-        return cls
-
-    return wrap
-
 
 def list_strategies() -> list[str]:
     """Names accepted by :func:`create_strategy`."""
@@ -71,7 +55,10 @@ def get_strategy_class(name: str) -> type:
     if name not in _LOADED:
         module_name, _, class_name = STRATEGIES[name].partition(":")
         cls = getattr(importlib.import_module(module_name), class_name)
-        _LOADED.setdefault(name, cls)
+        if getattr(cls, "name", None) != name or module_name.rpartition(".")[2] != name:
+            raise TypeError(f"strategy {name!r} is {STRATEGIES[name]}, whose module and class attribute `name` "
+                            f"must both be {name!r} (got {module_name!r}, {getattr(cls, 'name', None)!r})")
+        _LOADED[name] = cls
     return _LOADED[name]
 
 

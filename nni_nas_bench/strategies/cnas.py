@@ -29,16 +29,16 @@ from typing import Any, ClassVar
 from torch import nn
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.darts import DartsStrategy, SearchRun
 from search_spaces.genotype import Genotype
 
 GENOTYPE_AT = ("last_epoch_start", "end")
 
 
-@register_strategy("cnas")
 class CnasStrategy(DartsStrategy):
     """DARTS with CNAS's search defaults; every DARTS setting can still be given."""
+
+    name = "cnas"
 
     reference_defaults: ClassVar[dict[str, Any]] = {"edge_ranking": "softmax", "max_skip_connect": None,
                                                     "lr_epoch_offset": 1}

@@ -47,7 +47,6 @@ from torch import nn
 from torch.func import functional_call
 
 from nni_nas_bench.errors import ConfigError, TrialFailedError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
 from search_spaces.genotype import Genotype
@@ -166,7 +165,6 @@ def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
 
 
 # ----------------------------------------------------------------------------------- the strategy
-@register_strategy("darts")
 class DartsStrategy(OneShotStrategy):
     """DARTS as an NNI strategy that also runs in-process.
 

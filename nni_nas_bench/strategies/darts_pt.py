@@ -45,7 +45,6 @@ import numpy as np
 import torch
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_number
 from nni_nas_bench.strategies.darts import DartsStrategy, SearchRun
 from search_spaces.genotype import Genotype
@@ -129,7 +128,6 @@ def train_mode_accuracy(net: torch.nn.Module, loader: Any) -> float:
     return 100.0 * correct / max(total, 1)
 
 
-@register_strategy("darts_pt")
 class DartsPtStrategy(DartsStrategy):
     """DARTS-PT: DARTS's supernet training (``epochs`` etc.), then perturbation-based selection with tuning.
 
@@ -139,6 +137,8 @@ class DartsPtStrategy(DartsStrategy):
     cell spaces, False on NB201): build the supernet without ``none``. ``order`` defaults to 1: DARTS-PT
     selects on a first-order DARTS supernet.
     """
+
+    name = "darts_pt"
 
     def __init__(self, *, finetune_epochs: int = 5, finetune_lr: float | None = None, drop_none: bool | None = None,
                  order: int = 1, **settings: Any):

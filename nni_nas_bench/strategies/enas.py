@@ -39,7 +39,6 @@ import torch
 from torch import nn
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.weight_sharing import SearchContext, WeightSharingStrategy
 from search_spaces.genotype import Genotype
@@ -180,7 +179,6 @@ def enas_cell_decisions(space: Any) -> bool:
     return list(space.mutables) == expected
 
 
-@register_strategy("enas")
 class EnasStrategy(WeightSharingStrategy):
     """ENAS micro search with the benchmark's CIFAR command as defaults; searches any cell space (``space:
     enas`` in the benchmark) and NB201 (``space: nb201``: six decisions, one op per edge)."""

@@ -20,14 +20,14 @@ from collections import deque
 from typing import Any
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int
 from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample
 
 
-@register_strategy("evolution")
 class RegularizedEvolutionStrategy(MultiTrialStrategy):
     """Aging evolution with tournament selection of size ``sample_size`` from a population of ``population``."""
+
+    name = "evolution"
 
     def __init__(self, *, population: int = 100, sample_size: int = 25, **settings: Any):
         super().__init__(**settings)

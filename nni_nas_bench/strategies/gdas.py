@@ -45,7 +45,6 @@ import torch
 from torch import nn
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.darts import Batch, DartsStrategy, SearchRun
 from search_spaces.genotype import Genotype
@@ -82,9 +81,10 @@ class GumbelSampler:
         return torch.nn.functional.one_hot(index, weights.shape[-1]).to(weights.dtype), index.tolist()
 
 
-@register_strategy("gdas")
 class GdasStrategy(DartsStrategy):
     """GDAS (see the module docstring): DARTS's settings (first order only) plus the τ schedule."""
+
+    name = "gdas"
 
     def __init__(self, *, tau_max: float = 10.0, tau_min: float = 0.1, bn_calibration_batches: int = 10,
                  order: int = 1, **settings: Any):

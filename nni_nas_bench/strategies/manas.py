@@ -51,7 +51,6 @@ from typing import Any
 import numpy as np
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_number
 from nni_nas_bench.strategies.weight_sharing import SearchContext, WeightSharingStrategy
 from search_spaces.genotype import Genotype, LayerwiseGenotype, parse_genotype
@@ -133,7 +132,6 @@ class Agents:
         return sample, played
 
 
-@register_strategy("manas")
 class ManasStrategy(WeightSharingStrategy):
     """MANAS over a cell space (the DARTS space in the benchmark) with SPEC's CIFAR defaults."""
 

@@ -33,7 +33,6 @@ import torch
 from torch import nn
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.weight_sharing import SearchContext, WeightSharingStrategy
 from search_spaces.genotype import Genotype
@@ -161,7 +160,6 @@ class EncoderPredictorDecoder(nn.Module):
         return torch.cat(tokens, dim=1)
 
 
-@register_strategy("nao")
 class NaoStrategy(WeightSharingStrategy):
     """NAO-WS over an ENAS-style cell space (``space: nao`` in the benchmark); defaults: its CIFAR command."""
 

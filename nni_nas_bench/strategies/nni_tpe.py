@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample
 
 
-@register_strategy("nni_tpe")
 class NniTpeStrategy(MultiTrialStrategy):
     """NNI's TPE tuner over the decisions; ``tpe_args`` go to it (e.g. ``{n_startup_jobs: 20}``)."""
+
+    name = "nni_tpe"
 
     nni_reference = True
 

@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int
 from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample
 
@@ -97,7 +96,6 @@ def _problem(sizes: list[int]) -> Any:
     return Architectures()
 
 
-@register_strategy("nsganet")
 class NsgaNetStrategy(MultiTrialStrategy):
     """pymoo's NSGA-II on (100 − accuracy, FLOPs); ``budget`` defaults to population + (generations − 1) × offspring."""
 

@@ -30,7 +30,6 @@ import torch
 from torch import nn
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_number
 from nni_nas_bench.strategies.darts import Batch, DartsStrategy, SearchRun
 from search_spaces.genotype import Genotype
@@ -95,7 +94,6 @@ def limit_skip_connects(space: Any, normal: torch.Tensor, reduce: torch.Tensor, 
         normal[weakest, skip] = 0.0
 
 
-@register_strategy("pdarts")
 class PdartsStrategy(DartsStrategy):
     """PDARTS with SPEC's search protocol; every DARTS setting can still be given.
 
@@ -106,6 +104,8 @@ class PdartsStrategy(DartsStrategy):
     norm limit (0 = none). ``w_lr_min`` defaults to 0 (PDARTS's code anneals the weights' learning rate
     to 0) and ``cutout`` to 16 (the benchmark's fork always searches with cutout 16).
     """
+
+    name = "pdarts"
 
     def __init__(self, *, stage_epochs: int = 25, weights_only_epochs: int = 10,
                  stage_layers: Sequence[int] = (5, 11, 17), keep_ops: Sequence[int] = (5, 3),

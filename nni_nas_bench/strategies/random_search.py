@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.multi_trial import MultiTrialStrategy, Sample
 
 ENUMERATE_LIMIT = 10**6  # a nearly exhausted space up to this size is finished from an enumeration
 
 
-@register_strategy("random_search")
 class RandomSearchStrategy(MultiTrialStrategy):
     """Best of ``budget`` uniform samples; never waits for results, so any number can run at once."""
+
+    name = "random_search"
 
     def __init__(self, *, replace: bool = False, **settings: Any):
         super().__init__(**settings)

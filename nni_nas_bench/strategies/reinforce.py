@@ -22,13 +22,13 @@ import numpy as np
 import torch
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample
 
 
-@register_strategy("reinforce")
 class ReinforceStrategy(MultiTrialStrategy):
     """Policy-gradient search with independent softmax policies per decision, Adam, and an EMA baseline."""
+
+    name = "reinforce"
 
     def __init__(self, *, lr: float = 0.5, baseline_decay: float = 0.9, **settings: Any):
         super().__init__(**settings)

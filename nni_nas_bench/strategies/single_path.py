@@ -59,7 +59,6 @@ from torch import nn
 
 from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.latency import SKIP, LatencyTable
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
 from search_spaces.cells import drop_path
@@ -324,7 +323,6 @@ def split_decay(net: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]
     return [p for p in params if id(p) not in bn], [p for p in params if id(p) in bn]
 
 
-@register_strategy("single_path")
 class SinglePathStrategy(OneShotStrategy):
     """Single-Path NAS as an NNI strategy that also runs in-process (same interface as DARTS)::
 

@@ -36,7 +36,6 @@ import torch
 from torch import nn
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.darts import Batch, DartsStrategy, SearchRun
 from search_spaces.genotype import Genotype
 from search_spaces.supernet import DartsSupernet, EdgeOps, derive_genotype, num_edges
@@ -129,9 +128,10 @@ def whole_training_set(split: Any) -> Any:
     raise ConfigError(f"StacNAS needs a TensorSplit or FolderSplit, got {type(split).__name__}")
 
 
-@register_strategy("stacnas")
 class StacNasStrategy(DartsStrategy):
     """StacNAS: ``epochs``/``layers`` for stage 1, ``stage2_*`` for stage 2; one-level unless ``one_level=False``."""
+
+    name = "stacnas"
 
     def __init__(self, *, epochs: int = 100, layers: int = 14, stage2_epochs: int = 100, stage2_layers: int = 20,
                  groups: Mapping[str, Sequence[str]] | None = None, one_level: bool = True, order: int = 1,

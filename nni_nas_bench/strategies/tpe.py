@@ -33,14 +33,14 @@ from typing import Any
 import numpy as np
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample
 
 
-@register_strategy("tpe")
 class TpeStrategy(MultiTrialStrategy):
     """TPE with per-decision categorical Parzen estimators; never proposes an architecture twice."""
+
+    name = "tpe"
 
     def __init__(self, *, startup: int = 20, candidates: int = 24, gamma: float = 0.25, prior_weight: float = 1.0,
                  forgetting: int = 25, allow_repeats: bool = False, **settings: Any):

@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 
 from nni_nas_bench.errors import ConfigError
-from nni_nas_bench.strategies import register_strategy
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sample
 
@@ -69,9 +68,10 @@ def make_gbdt(*, trees: int, depth: int, learning_rate: float, seed: int) -> Any
                                      loss="squared_error", random_state=seed)
 
 
-@register_strategy("weaknas")
 class WeakNasStrategy(MultiTrialStrategy):
     """Iterative weak predictors: ``initial`` random samples, then batches from the predicted top set."""
+
+    name = "weaknas"
 
     def __init__(self, *, initial: int = 100, per_iteration: int = 10, top_k: int = 100, pool_size: int = 10000,
                  predictor: str = "mlp", hidden: int = 1000, layers: int = 4, iterations: int = 100, lr: float = 1e-3,
