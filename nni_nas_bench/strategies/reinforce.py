@@ -42,9 +42,17 @@ class ReinforceStrategy(MultiTrialStrategy):
         return {"lr": self.lr, "baseline_decay": self.baseline_decay}
 
     def _reset(self) -> None:
-        init = [1e-3 * self.rng.randn(len(values)) for values in self.choices]  # reinforce.py:40-42
-        self._logits = [torch.nn.Parameter(torch.from_numpy(x)) for x in init]  # float64: exact, tiny
-        self._optimizer = torch.optim.Adam(self._logits, lr=self.lr)
+        # reinforce.py:40-42: one row of 1e-3 * N(0, 1) logits per decision. One matrix, rows padded with -inf
+        # where a decision has fewer values (softmax 0, gradient 0, Adam leaves them): one tensor for
+        # log_softmax and Adam instead of one per decision, the same arithmetic per element.
+        sizes = [len(values) for values in self.choices]
+        init = torch.full((len(sizes), max(sizes)), float("-inf"), dtype=torch.float64)
+        for row, size in enumerate(sizes):
+            init[row, :size] = torch.from_numpy(1e-3 * self.rng.randn(size))
+        self._sizes = sizes
+        self._logits = torch.nn.Parameter(init)  # float64: exact, tiny
+        self._rows = torch.arange(len(sizes))
+        self._optimizer = torch.optim.Adam([self._logits], lr=self.lr)
         self._ema_num, self._ema_den = 0.0, 0.0
 
     @property
@@ -55,7 +63,8 @@ class ReinforceStrategy(MultiTrialStrategy):
     def probabilities(self) -> list[np.ndarray]:
         """The current policy: one probability vector per decision (``self.labels`` order)."""
         with torch.no_grad():
-            return [torch.softmax(logits, dim=0).numpy().copy() for logits in self._logits]
+            p = torch.softmax(self._logits, dim=1).numpy()
+        return [p[row, :size].copy() for row, size in enumerate(self._sizes)]
 
     def _propose(self) -> Sample:
         return self.from_indices([self.rng.choice(len(p), p=p / p.sum()) for p in self.probabilities()])
@@ -67,7 +76,8 @@ class ReinforceStrategy(MultiTrialStrategy):
         m = self.baseline_decay
         self._ema_num = m * self._ema_num + (1 - m) * reward
         self._ema_den = m * self._ema_den + (1 - m)
-        log_prob = sum(torch.log_softmax(logits, dim=0)[i] for logits, i in zip(self._logits, self.indices(sample)))
+        chosen = torch.as_tensor(self.indices(sample))
+        log_prob = torch.log_softmax(self._logits, dim=1)[self._rows, chosen].sum()
         loss = -log_prob * (reward - self.baseline)
         self._optimizer.zero_grad()
         loss.backward()
