@@ -77,3 +77,16 @@ def test_pick_is_the_best_evaluated() -> None:
     strategy = create_strategy("reinforce", seed=0, budget=6)
     result = strategy.search(SPACE, lambda s: {"default": {"a": 1.0, "b": 3.0, "c": 2.0}[s["e0"]]})
     assert result.best_metrics["default"] == max(h["metrics"]["default"] for h in result.history)
+
+
+def test_decisions_of_different_sizes_keep_their_own_policies() -> None:
+    """reinforce.py:40-42 keeps one row per edge; ours keeps all rows in one matrix, padded with -inf where a
+    decision has fewer values. After updates the padding still has probability 0 and every decision's
+    probabilities sum to 1 over its own values, so the sampler never proposes a value the decision lacks."""
+    strategy = create_strategy("reinforce", seed=2, budget=30)
+    result = strategy.search(SPACE, lambda s: {"default": {"a": 90.0, "b": 93.0, "c": 91.0}[s["e0"]]
+                                               + {"x": 0.0, "y": 1.0}[s["e1"]]})
+    assert [len(p) for p in strategy.probabilities()] == [3, 2]
+    assert all(abs(p.sum() - 1) < 1e-12 for p in strategy.probabilities())
+    assert bool(np.isneginf(strategy._logits.detach().numpy()[1, 2]))
+    assert {h["sample"]["e1"] for h in result.history} <= {"x", "y"}
