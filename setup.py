@@ -36,7 +36,7 @@ setup(
         "matplotlib>=3.6",
         "numpy>=1.23",
         # analysis.stats: Mann-Whitney U and Kendall tau (scipy.stats).
-        "scipy>=1.9",
+        "scipy>=1.15",  # scipy.stats.bootstrap(rng=...): the RI's BCa interval
         # NSGA-Net is pymoo's NSGA-II (the reference search is built on pymoo).
         "pymoo>=0.6",
         # WeakNAS's MLP / gradient-boosted-tree predictors are scikit-learn's, as in the reference.

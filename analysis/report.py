@@ -105,6 +105,7 @@ class Report:
     seed: int
     sources: Sequence[str]
     formats: Sequence[str]
+    interval: str = "BCa"
     doc: Document = field(default_factory=lambda: Document("NAS evaluation report"))
     files: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -149,7 +150,7 @@ def _summary(r: Report) -> None:
 
 def _relative_improvement(r: Report) -> None:
     r.doc.heading("Relative improvement over random sampling")
-    ri = stats.ri_table(r.df, r.metric, n_boot=r.n_boot, ci=r.ci, seed=r.seed)
+    ri = stats.ri_table(r.df, r.metric, n_boot=r.n_boot, ci=r.ci, seed=r.seed, interval=r.interval)
     r.has_ri = not ri.empty
     if ri.empty:
         r.doc.para(
@@ -160,7 +161,8 @@ def _relative_improvement(r: Report) -> None:
         return
     r.doc.para(
         "RI = 100 (Acc_m − Acc_r) / Acc_r with Acc_m, Acc_r the mean accuracy of the searched and of the "
-        f"random architectures. Interval: seeded percentile bootstrap ({r.n_boot} resamples, searched and "
+        f"random architectures. Interval: seeded {r.interval} bootstrap (`scipy.stats.bootstrap`, {r.n_boot} "
+        "resamples, searched and "
         "random resampled independently). p: two-sided Mann–Whitney U test of searched vs random runs."
     )
     r.doc.table(_ri_display(ri, r.ci))
@@ -307,7 +309,7 @@ SECTIONS: tuple[Callable[[Report], None], ...] = (
 
 def write_report(df: pd.DataFrame, out_dir: str | Path, metric: str = "final", *, n_boot: int = 10_000,
                  ci: float = 0.95, seed: int = 0, sources: Sequence[str] = (),
-                 formats: Sequence[str] = ("png", "pdf")) -> ReportResult:
+                 formats: Sequence[str] = ("png", "pdf"), interval: str = "BCa") -> ReportResult:
     """Write the report of ``df`` into ``out_dir``; return every file written (and what was skipped)."""
     stats.metric_column(metric)  # an unknown metric fails before anything is written
     out = Path(out_dir)
@@ -319,7 +321,9 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, metric: str = "final", *
         raise ConfigError(f"--out {out} cannot be created here (permission denied): give a writable folder") from None
     if df.empty:
         raise ConfigError("no trials to report: the experiments hold no trials")
-    report = Report(df, out, metric, n_boot, ci, seed, sources, formats)
+    if interval not in stats.INTERVALS:
+        raise ConfigError(f"--interval must be one of {', '.join(stats.INTERVALS)}, got {interval!r}")
+    report = Report(df, out, metric, n_boot, ci, seed, sources, formats, interval)
     for section in SECTIONS:
         section(report)
     md, page = out / "report.md", out / "report.html"
@@ -402,7 +406,7 @@ def _studies(df: pd.DataFrame, metric: str) -> list[tuple[str, str, pd.DataFrame
 
 def report_command(experiments: Sequence[str], out: str | Path, metric: str = "final", *,
                    published: Sequence[str] = (), experiments_dir: str | None = None, n_boot: int = 10_000,
-                   seed: int = 0, progress: bool | None = None) -> list[Path]:
+                   seed: int = 0, progress: bool | None = None, interval: str = "BCa") -> list[Path]:
     """What ``nas-bench report`` does: read the experiments (and published CSVs), write the report.
 
     ``published`` entries are ``DATASET=FILE.csv`` (the published layout does not name its dataset).
@@ -431,7 +435,7 @@ def report_command(experiments: Sequence[str], out: str | Path, metric: str = "f
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     read_as = {"final_acc": "last-epoch", "best_acc": "best-epoch"}[stats.metric_column(metric)]
     sources = [*map(str, experiments), *(f"{p} (published, read as {read_as} accuracy)" for p in published)]
-    result = write_report(df, out, metric, n_boot=n_boot, seed=seed, sources=sources)
+    result = write_report(df, out, metric, n_boot=n_boot, seed=seed, sources=sources, interval=interval)
     if not df.empty and "complete" in df:
         incomplete = int((~df["complete"].fillna(False).astype(bool)).sum())
         if incomplete:  # written to the report; said here too so that a terminal user does not miss them

@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where experiment ids are looked up (default: $NNI_EXPERIMENTS_DIR or ~/nni-experiments)")
     report.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples for the RI interval")
     report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    report.add_argument("--interval", choices=["BCa", "percentile"], default="BCa",
+                        help="bootstrap interval of RI (default: BCa, scipy.stats.bootstrap)")
     report.add_argument("--no-progress", action="store_true", help="never print read progress")
     tabular = sub.add_parser(
         "tabular", help="every multi-trial strategy on NAS-Bench-201's tables, R seeded runs each",
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             files = report_command(args.experiments, args.out, args.metric, published=args.published,
                                    experiments_dir=args.experiments_dir, n_boot=args.bootstrap, seed=args.seed,
-                                   progress=False if args.no_progress else None)
+                                   progress=False if args.no_progress else None, interval=args.interval)
         except NasBenchError as exc:
             print(f"nas-bench report: error: {exc}", file=sys.stderr)
             return 1

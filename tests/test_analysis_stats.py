@@ -41,11 +41,12 @@ def test_bootstrap_interval_of_a_two_point_baseline() -> None:
     # Searched [98, 98] never varies; a resampled mean of random [96, 100] is 96, 98 or 100 with
     # probabilities 1/4, 1/2, 1/4, so RI is 100*2/96 = 2.0833, 0 or 100*(-2)/100 = -2. Each extreme has
     # probability 1/4 > 2.5 %, so the 95 % percentile interval is exactly [-2, 2.0833].
-    low, high = stats.bootstrap_ri([98.0, 98.0], [96.0, 100.0], n_boot=10_000, seed=3)
+    low, high = stats.bootstrap_ri([98.0, 98.0], [96.0, 100.0], n_boot=10_000, seed=3, method="percentile")
     assert low == pytest.approx(-2.0)
     assert high == pytest.approx(100 * 2 / 96)
     # A 40 % interval (30 % / 70 % quantiles) falls inside the middle atom: RI = 0 on both sides.
-    assert stats.bootstrap_ri([98.0, 98.0], [96.0, 100.0], ci=0.4, seed=3) == pytest.approx((0.0, 0.0))
+    assert stats.bootstrap_ri([98.0, 98.0], [96.0, 100.0], ci=0.4, seed=3,
+                              method="percentile") == pytest.approx((0.0, 0.0))
 
 
 def test_bootstrap_matches_exact_enumeration() -> None:
@@ -55,7 +56,7 @@ def test_bootstrap_matches_exact_enumeration() -> None:
     r_means = [random[list(i)].mean() for i in itertools.product(range(3), repeat=3)]
     exact = np.array([100 * (s - r) / r for s in s_means for r in r_means])
     for seed in range(3):
-        low, high = stats.bootstrap_ri(searched, random, n_boot=40_000, seed=seed)
+        low, high = stats.bootstrap_ri(searched, random, n_boot=40_000, seed=seed, method="percentile")
         assert low == pytest.approx(np.quantile(exact, 0.025), abs=0.06)
         assert high == pytest.approx(np.quantile(exact, 0.975), abs=0.06)
 
@@ -228,3 +229,27 @@ def test_bootstrap_mean_difference_hand_computed() -> None:
     # mean(a) resamples to 1, 2 or 3 with probabilities 1/4, 1/2, 1/4: the 95 % interval is [1, 3].
     assert shift == 2.0 and (low, high) == (1.0, 3.0)
     assert all(np.isnan(v) for v in bootstrap_mean_difference([], [1.0]))
+
+
+def test_bca_is_scipys_two_sample_bca_seeded() -> None:
+    """Issue 20: RI intervals through scipy.stats.bootstrap with BCa by default (the percentile interval is a
+    setting). The wrapper resamples searched and random independently, as scipy's multi-sample bootstrap
+    does, and is seeded."""
+    from scipy.stats import bootstrap
+
+    searched, random = np.array([97.0, 97.4, 98.9, 97.1, 99.6]), np.array([95.0, 96.1, 95.4, 97.9, 95.2, 96.0])
+    ours = stats.bootstrap_ri(searched, random, n_boot=5000, seed=11)
+    theirs = bootstrap((searched, random), lambda s, r, axis=-1: 100 * (s.mean(axis) - r.mean(axis)) / r.mean(axis),
+                       n_resamples=5000, method="BCa", vectorized=True, rng=np.random.default_rng(11))
+    assert ours == pytest.approx(tuple(theirs.confidence_interval), rel=1e-12)
+    assert ours == stats.bootstrap_ri(searched, random, n_boot=5000, seed=11)
+    assert ours != stats.bootstrap_ri(searched, random, n_boot=5000, seed=11, method="percentile")
+    with pytest.raises(ConfigError, match="interval method must be one of"):
+        stats.bootstrap_ri(searched, random, method="bca")
+
+
+def test_bca_falls_back_where_it_is_undefined() -> None:
+    """BCa's acceleration needs variation: constant samples give the point, a single run the percentile."""
+    assert stats.bootstrap_ri([97.0] * 4, [96.0] * 4) == pytest.approx((100 / 96, 100 / 96))
+    assert stats.bootstrap_ri([98.0], [96.0, 97.0, 95.0], seed=2) == stats.bootstrap_ri(
+        [98.0], [96.0, 97.0, 95.0], seed=2, method="percentile")

@@ -304,6 +304,7 @@ REPORT_CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
     ("bootstrap-negative", lambda t, g: [str(g), "--bootstrap", "-5"], 1, r"--bootstrap .* positive"),
     ("bootstrap-text", lambda t, g: [str(g), "--bootstrap", "many"], 2, r"invalid int value: 'many'"),
     ("metric-unknown", lambda t, g: [str(g), "--metric", "top5"], 2, r"invalid choice: 'top5'"),
+    ("interval-unknown", lambda t, g: [str(g), "--interval", "bca"], 2, r"invalid choice: 'bca'"),
     ("published-without-dataset", lambda t, g: [str(g), "--published", "cifar10.csv"], 1, r"DATASET=FILE\.csv"),
     ("published-missing-file", lambda t, g: [str(g), "--published", f"cifar10={t / 'no.csv'}"], 1,
      r"cannot read published results"),
