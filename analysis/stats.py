@@ -23,6 +23,7 @@ Standard deviations are sample standard deviations (ddof = 1).
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -151,8 +152,10 @@ def bootstrap_ri(searched: Sequence[float] | np.ndarray, random: Sequence[float]
         return float("nan"), float("nan")
     degenerate = min(s.size, r.size) < 2 or (np.ptp(s) == 0 and np.ptp(r) == 0)
     if method == "BCa" and not degenerate:
-        result = sps.bootstrap((s, r), _ri_statistic, n_resamples=n_boot, confidence_level=ci, method="BCa",
-                               vectorized=True, rng=np.random.default_rng(seed))
+        with warnings.catch_warnings():  # an undefined BCa (NaN) falls back below instead of warning
+            warnings.simplefilter("ignore", sps.DegenerateDataWarning)
+            result = sps.bootstrap((s, r), _ri_statistic, n_resamples=n_boot, confidence_level=ci, method="BCa",
+                                   vectorized=True, rng=np.random.default_rng(seed))
         low, high = result.confidence_interval
         if np.isfinite(low) and np.isfinite(high):
             return float(low), float(high)
