@@ -61,12 +61,10 @@ class Genotype:
     def from_text(cls, text: str) -> Genotype:
         """Parse the DARTS notation (also with list concats, a ``genotypes.`` prefix, or edges grouped per
         node as pt.darts and the paper's code write them: ``normal=[[(op, 0), (op, 1)], ...]``)."""
-        if not isinstance(text, str):
-            raise GenotypeError(f"a genotype is DARTS-notation text, got {type(text).__name__} {text!r:.80}")
-        try:
-            node = ast.parse(text.strip(), mode="eval").body
-        except SyntaxError as exc:
-            raise GenotypeError(f"cannot parse genotype text ({exc.msg}): {text[:200]!r}") from None
+        return cls._from_expression(_expression(text), text)
+
+    @classmethod
+    def _from_expression(cls, node: ast.expr, text: str) -> Genotype:
         if not (isinstance(node, ast.Call) and _call_name(node) == "Genotype" and not node.args):
             raise GenotypeError(
                 "a genotype must read Genotype(normal=[(op, input), ...], normal_concat=range(2, 6), "
@@ -210,12 +208,7 @@ def _stages(layers: int) -> list[tuple[int, int]]:
 
 def parse_genotype(text: str) -> Genotype | LayerwiseGenotype:
     """Read either text form: ``Genotype(...)`` (two cells) or ``LayerwiseGenotype(...)`` (a cell per layer)."""
-    if not isinstance(text, str):
-        raise GenotypeError(f"a genotype is DARTS-notation text, got {type(text).__name__} {text!r:.80}")
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as exc:
-        raise GenotypeError(f"cannot parse genotype text ({exc.msg}): {text[:200]!r}") from None
+    node = _expression(text)
     if isinstance(node, ast.Call) and _call_name(node) == "LayerwiseGenotype" and not node.args:
         values = {kw.arg: kw.value for kw in node.keywords}
         if sorted(values) != ["cells", "concats"] or not all(
@@ -227,7 +220,17 @@ def parse_genotype(text: str) -> Genotype | LayerwiseGenotype:
             raise GenotypeError(f"a per-layer genotype has at most {MAX_LAYERS} cells, got {len(cells)}")
         return LayerwiseGenotype(tuple(_parse_edges(c, f"cells[{i}]") for i, c in enumerate(cells)),
                                  tuple(_parse_concat(c, f"concats[{i}]") for i, c in enumerate(concats)))
-    return Genotype.from_text(text)
+    return Genotype._from_expression(node, text)
+
+
+def _expression(text: str) -> ast.expr:
+    """The one expression of a genotype text, parsed with :mod:`ast` (never evaluated)."""
+    if not isinstance(text, str):
+        raise GenotypeError(f"a genotype is DARTS-notation text, got {type(text).__name__} {text!r:.80}")
+    try:
+        return ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise GenotypeError(f"cannot parse genotype text ({exc.msg}): {text[:200]!r}") from None
 
 
 def _validate_cell(name: str, edges: tuple[Edge, ...], concat: tuple[int, ...], ops: Sequence[str],
