@@ -108,28 +108,34 @@ def stop_experiment(experiment_id: str, port: int) -> None:
 
     Two ``nnictl create`` at once race on NNI's experiment registry (``~/nni-experiments/.experiment``, one
     JSON file rewritten by each): the loser's entry is lost, ``nnictl stop <id>`` then finds nothing, and
-    the manager and its dispatcher stayed alive after the test (1.2 GB each). When the manager still
-    answers, it is stopped through its own REST API (``nni.experiment.rest``, what ``Experiment.stop`` calls).
+    the manager and its dispatcher stayed alive after the test (1.2 GB each). A manager that still answers
+    once ``nnictl stop`` had time to end it is stopped through its own REST API (``nni.experiment.rest``,
+    what ``Experiment.stop`` calls); one that is shutting down is left to finish (a second stop request
+    while NNI saves its state would disturb a later ``nnictl resume``).
     """
     nnictl = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
     subprocess.run([*nnictl, "stop", experiment_id], capture_output=True, text=True, timeout=120)
-    try:
-        _status(port)
-    except OSError:
-        return  # stopped
+    if _wait_closed(port, 30):
+        return
     from nni.experiment import rest
 
     try:
         rest.delete(port, "/experiment")
     except Exception:  # already shutting down: the wait below tells
         pass
-    deadline = time.time() + 30
+    _wait_closed(port, 30)
+
+
+def _wait_closed(port: int, seconds: float) -> bool:
+    """Whether the REST API on ``port`` stops answering within ``seconds``."""
+    deadline = time.time() + seconds
     while time.time() < deadline:
         try:
             _status(port)
         except OSError:
-            return
+            return True
         time.sleep(0.5)
+    return False
 
 
 def run_nnictl(config: dict[str, Any], workdir: Path, timeout: float = 600) -> Path:
