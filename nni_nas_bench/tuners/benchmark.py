@@ -30,7 +30,7 @@ from typing import Any
 from nni_nas_bench.contract import Role
 from nni_nas_bench.errors import ConfigError, NasBenchError, mapping_arg
 from nni_nas_bench.tuners.serving import ServingTuner
-from nni_nas_bench.tuners.validators import check_in_dispatcher
+from nni_nas_bench.tuners.validators import check_in_dispatcher, check_names
 
 _logger = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class BenchmarkTuner(ServingTuner):
                  search: dict[str, Any] | None = None, protocol: Any = "darts", train_seed: int | None = None,
                  tabular: dict[str, Any] | None = None):
         super().__init__()
+        check_names(method, dataset, space)  # at once: an unknown name ends the dispatcher before it connects
         # The space and the strategy import torch: built in a thread, so that NNI's dispatcher connects within
         # the manager's 10 s (see nni_nas_bench.tuners.serving; benchmarks/tuner_connect.py measures it).
         self._build_in_background(lambda: self._build(

@@ -42,7 +42,7 @@ from nni_nas_bench.contract import Role
 from nni_nas_bench.errors import ConfigError, TrialFailedError, mapping_arg
 from nni_nas_bench.training import from_dict
 from nni_nas_bench.tuners.serving import ServingTuner
-from nni_nas_bench.tuners.validators import check_in_dispatcher
+from nni_nas_bench.tuners.validators import check_in_dispatcher, check_names
 
 _logger = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class MultiTrialTuner(ServingTuner):
                  protocol: Any = "darts", train_seed: int | None = None,
                  candidate_space_args: dict[str, Any] | None = None, tabular: dict[str, Any] | None = None):
         super().__init__()
+        check_names(method, dataset, space)  # at once: an unknown name ends the dispatcher before it connects
         # The space and the strategies import torch and nni.nas: built in a thread, so that NNI's dispatcher
         # connects within the manager's 10 s (see nni_nas_bench.tuners.serving).
         self._build_in_background(lambda: self._build(

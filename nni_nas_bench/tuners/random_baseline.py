@@ -40,7 +40,12 @@ from nni.tuner import Tuner
 from nni_nas_bench.contract import Role, TrialParams
 from nni_nas_bench.errors import ConfigError, mapping_arg
 from nni_nas_bench.training import from_dict, overlay
-from nni_nas_bench.tuners.validators import BuildsInBackground, check_in_dispatcher, ends_dispatcher_on_error
+from nni_nas_bench.tuners.validators import (
+    BuildsInBackground,
+    check_in_dispatcher,
+    check_names,
+    ends_dispatcher_on_error,
+)
 
 _logger = logging.getLogger(__name__)
 _VARIANT_KEYS = ("name", "protocol", "space_args", "train_seed")
@@ -88,6 +93,7 @@ class RandomBaselineTuner(BuildsInBackground, Tuner):
                  train_seed: int | None = None, variants: list[dict[str, Any]] | None = None,
                  study: str | None = None):
         self._next = 0
+        check_names(dataset=dataset, space=space)  # at once: an unknown name fails before NNI connects
         # The dataset registry and the spaces import torch: built in a thread, so that NNI's dispatcher connects
         # within the manager's 10 s (BuildsInBackground); a bad YAML still fails at start (check_in_dispatcher).
         self._build_in_background(lambda: self._build(dataset, num_archs, space, space_args, protocol, seed,

@@ -36,6 +36,8 @@ checks before launching. This module adds what the tuner needs on top of its own
   connection, the manager reports it when its 10 s end (as above); after it, when the channel's 30 s
   reconnection window closes (``nni_node/common/command_channel/websocket/channel.js``), as ERROR
   "Dispatcher stream error, tuner may have crashed".
+- :func:`check_names`: what a tuner calls first in ``__init__``: unknown method, dataset and space names
+  from the registries (no torch), so that these common typos always fail before the connection.
 - :func:`check_in_dispatcher`: what a tuner calls at the end of ``__init__``: both of the above, in a
   thread that a background build is waited for in, within the manager's 10 s connection limit.
 """
@@ -82,6 +84,31 @@ def dispatcher_config() -> dict[str, Any] | None:
     parser.add_argument("--exp_params")
     encoded = parser.parse_known_args(sys.argv[1:])[0].exp_params
     return json.loads(base64.b64decode(encoded).decode("utf-8")) if encoded else None
+
+
+def check_names(method: str | None = None, dataset: str | None = None, space: str | None = None) -> None:
+    """ConfigError for an unknown method, dataset or space name, from the registries alone (no torch).
+
+    A tuner calls it in its constructor, before its background build: NNI's dispatcher then fails before it
+    connects, so the experiment is ERROR 10 s after ``nnictl create`` however long the imports take on a
+    busy machine (a build error found after the connection takes the manager's 30 s reconnection window more,
+    see the module docstring).
+    """
+    from nni_nas_bench.data import get_dataset_info
+    from nni_nas_bench.errors import unknown_name_error
+    from nni_nas_bench.strategies import STRATEGIES
+    from search_spaces import SPACES
+
+    try:
+        if method is not None and method not in STRATEGIES:
+            raise unknown_name_error("strategy", method, list(STRATEGIES))
+        if dataset is not None:
+            get_dataset_info(dataset)
+        if space is not None and space not in SPACES:
+            raise unknown_name_error("search space", space, list(SPACES))
+    except NasBenchError as exc:
+        end_dispatcher(exc)  # in a dispatcher: the one line in dispatcher.log rather than NNI's traceback
+        raise
 
 
 def check_trial_count(max_trial_number: int | None, tuner: Any) -> None:
