@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nni_nas_bench.errors import NasBenchError
+from nni_nas_bench.errors import NasBenchError, OneLineArgumentParser
 
 
 def _json_arg(text: str) -> dict:
@@ -28,20 +28,12 @@ def _json_arg(text: str) -> dict:
     return value
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are one ``nas-bench: error:`` line (argparse prints its usage block first)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nas-bench`` console script."""
     from nni_nas_bench.known_warnings import silence_known_warnings
 
     silence_known_warnings()
-    parser = _OneLineParser(prog="nas-bench", description="nni-nas-bench command line")
+    parser = OneLineArgumentParser(prog="nas-bench", description="nni-nas-bench command line")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser(
         "check", help="validate experiment YAMLs before `nnictl create`",

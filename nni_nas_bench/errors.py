@@ -7,6 +7,9 @@ of library frames.
 
 from __future__ import annotations
 
+import argparse
+import sys
+
 
 class NasBenchError(Exception):
     """Base class: a problem with the user's input or environment, with the fix in the message."""
@@ -26,6 +29,41 @@ class DatasetNotFoundError(NasBenchError, FileNotFoundError):
 
 class TrialFailedError(NasBenchError, RuntimeError):
     """Training cannot go on (NaN loss, ...); the trial ends as FAILED with this reason."""
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse whose command-line errors are one line naming ``--help`` (argparse prints its usage block
+    first, which buries the reason in a trial log), or a :class:`ConfigError` where a command line is being
+    checked rather than run (``nas-bench check`` reading a YAML's ``trialCommand``: :meth:`check`).
+
+    ``error_name`` starts the line (``nni-nas-bench: error: ...``, what every other error of the suite's
+    processes starts with); it defaults to ``prog``. Subcommand parsers are of this class too.
+    """
+
+    def __init__(self, *args: object, error_name: str | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.error_name = error_name or self.prog
+        self._checking = False
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if self._checking:
+            raise ConfigError(f"{self.prog} {message} (it takes {', '.join(self.options())})")
+        print(f"{self.error_name}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+    def options(self) -> list[str]:
+        """The options this parser takes (each option's first spelling)."""
+        return [action.option_strings[0] for action in self._actions if action.option_strings]
+
+    def check(self, args: list[str]) -> None:
+        """ConfigError when ``args`` is not a command line this parser takes (nothing is run or printed)."""
+        self._checking = True
+        try:
+            _, extra = self.parse_known_args(args)
+            if extra:
+                self.error(f"does not take {' '.join(extra)}")
+        finally:
+            self._checking = False
 
 
 def unknown_name_error(kind: str, name: str, known: list[str] | tuple[str, ...]) -> ConfigError:

@@ -113,16 +113,10 @@ def check_trial_command(command: Any) -> None:
         if word in ("&&", "||", ";", "|", ">", "2>", ">>"):  # the shell's, not the trial's
             args = args[:i]
             break
-    parser = argument_parser()
-
-    def refuse(message: str) -> None:
-        raise ConfigError(f"trialCommand: python -m nni_nas_bench.trial {message} (it takes "
-                          f"{', '.join(a.option_strings[0] for a in parser._actions if a.option_strings)})")
-
-    parser.error = refuse  # type: ignore[method-assign]  # argparse would print usage and exit
-    _, extra = parser.parse_known_args(args)
-    if extra:
-        refuse(f"does not take {' '.join(extra)}")
+    try:
+        argument_parser().check(args)
+    except ConfigError as exc:
+        raise ConfigError(f"trialCommand: {exc}") from None
 
 
 def check_experiment(path: str | Path) -> Any:

@@ -18,7 +18,6 @@ version): NNI 3.0 can record another trial's parameters for a trial when several
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nni_nas_bench.contract import Role, identity, parameters_line
-from nni_nas_bench.errors import ConfigError, NasBenchError, TrialFailedError, mapping_arg
+from nni_nas_bench.errors import ConfigError, NasBenchError, OneLineArgumentParser, TrialFailedError, mapping_arg
 from nni_nas_bench.provenance import code_version
 from nni_nas_bench.training import from_dict
 
@@ -150,9 +149,10 @@ def _load_params(text: str) -> dict[str, Any]:
     return params
 
 
-def argument_parser() -> argparse.ArgumentParser:
+def argument_parser() -> OneLineArgumentParser:
     """The trial's command line (``nas-bench check`` parses a YAML's trialCommand with it too)."""
-    parser = argparse.ArgumentParser(prog="python -m nni_nas_bench.trial", description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(prog="python -m nni_nas_bench.trial", description=__doc__.split("\n\n")[0],
+                                   error_name="nni-nas-bench")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="folder holding the datasets (default: $NNB_DATA_ROOT or ~/.cache/nni_nas_bench/data)")
     parser.add_argument("--params", default=None,
@@ -169,14 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     from nni_nas_bench.known_warnings import silence_known_warnings
 
     silence_known_warnings()
-    parser = argument_parser()
-
-    def one_line(message: str) -> None:  # argparse would print its usage block first
-        print(f"nni-nas-bench: error: {message} (see python -m nni_nas_bench.trial --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-    parser.error = one_line  # type: ignore[method-assign]
-    args = parser.parse_args(argv)
+    args = argument_parser().parse_args(argv)
 
     in_nni = "NNI_PLATFORM" in os.environ
     params: dict[str, Any] = {}
