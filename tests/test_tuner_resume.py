@@ -109,6 +109,21 @@ class Nni:
             self._request(1)
         return True
 
+    def _end_unheard(self, jobs: list[str]) -> None:
+        """Re-run ``jobs`` to their ends; NNI's DB records them, the tuner hears of none (see stop_and_resume)."""
+        for job in jobs:
+            trial = self.jobs[job]
+            self._event(job, "RUNNING")
+            self.submitted += 1
+            self.ran.append(trial["params"])
+            if self.fails(trial["params"]):
+                self._event(job, "FAILED")
+                continue
+            trial["final"] = self._metrics(trial["params"])
+            self.db.execute("INSERT INTO MetricData (trialJobId, parameterId, type, data) VALUES (?, ?, 'FINAL', ?)",
+                            (job, str(trial["pid"]), json.dumps(json.dumps(trial["final"]))))
+            self._event(job, "SUCCEEDED")
+
     def _metrics(self, params: Params) -> Params:
         """What the real trials report: their identity and, for searches, the genotype they found."""
         found = {"default": 50.0, "role": params["role"], "search_seed": params.get("search_seed")}
@@ -138,21 +153,31 @@ class Nni:
         self.jobs[running]["params"] = self.jobs[ended]["params"]
         return running, ended
 
-    def stop_and_resume(self) -> None:
-        """``nnictl stop`` (tuner process and the manager's waiting trials gone), then ``nnictl resume``."""
+    def stop_and_resume(self, early_ends: str | None = None) -> None:
+        """``nnictl stop`` (tuner process and the manager's waiting trials gone), then ``nnictl resume``.
+
+        ``early_ends`` ('before_load' / 'after_load'): the re-run trials end, with their FINAL metrics in the DB,
+        before the fresh dispatcher has processed the manager's list of re-run trials, so NNI's dispatcher
+        drops their metrics ("Find unknown job parameter id") and their ends; seen on a loaded machine, with
+        tabular trials of seconds and a dispatcher that took 20 s to start."""
         self.waiting = []
         rerun = list(self.running)
         for job in rerun:  # the manager marks them before the new tuner process has started
             self._event(job, "ADD_RESUMED", "")
-        self.tuner = self.make()
-        self.tuner.load_checkpoint()
-        self.submitted = len(self.order) - len(rerun)
-        self.running = []
-        self.waiting = [(self.jobs[job]["pid"], self.jobs[job]["params"], job) for job in rerun]
-        self.previous_max = max((self.jobs[job]["pid"] for job in rerun), default=-1)
-        self.next_id = self.previous_max + 1
+        # The manager lists the finished trials for import_data when it resumes, before any re-run ends.
         finished = [{"parameter": t["params"], "value": _normal(t["final"]), "trialJobId": job}
                     for job, t in self.jobs.items() if "final" in t]
+        self.tuner = self.make()
+        self.submitted = len(self.order) - len(rerun)
+        self.running = []
+        if early_ends == "before_load":
+            self._end_unheard(rerun)
+        self.tuner.load_checkpoint()
+        if early_ends == "after_load":
+            self._end_unheard(rerun)
+        self.waiting = [(self.jobs[job]["pid"], self.jobs[job]["params"], job) for job in rerun if not early_ends]
+        self.previous_max = max((self.jobs[job]["pid"] for job in rerun), default=-1)
+        self.next_id = self.previous_max + 1
         self.tuner.import_data(finished)
         self._request(self.concurrency)
 
@@ -260,6 +285,26 @@ def test_a_rerun_trial_that_fails_after_the_resume_is_counted_from_nni_db(checkp
     running_at = next(i for i, p in enumerate(reference) if fails(p))  # stop while it runs
     resumed = _interrupted(_multi_trial, checkpoint_env("resumed"), 2, {running_at: True}, fails)
     assert [_key(p) for p in resumed] == [_key(p) for p in reference]
+
+
+@pytest.mark.parametrize("when", ["before_load", "after_load"])
+def test_results_of_rerun_trials_nni_dropped_are_taken_from_its_db(when: str, checkpoint_env) -> None:
+    """NNI 3.0's dispatcher drops the FINAL metrics of re-run trials that end before it knows them as re-runs
+    (a slow dispatcher start, fast tabular trials): the tuner takes them from NNI's DB and the search goes on
+    as the uninterrupted one, instead of waiting forever (seen in tests/test_e2e_failures.py's tabular resume;
+    ``nni/runtime/msg_dispatcher.py`` ``_handle_final_metric_data``: "Find unknown job parameter id")."""
+    reference = Nni(_multi_trial, checkpoint_env("reference"), 2, _fails).run()
+    nni = Nni(_multi_trial, checkpoint_env("resumed"), 2, _fails)
+    for _ in range(3):
+        nni.step()
+    assert nni.running
+    nni.stop_and_resume(early_ends=when)
+    nni.run()
+    # Every trial once; the searches propose the uninterrupted candidates. Only the hand-out order of the last
+    # trials may differ: here the re-runs' results are known before the first request, not one per request.
+    assert sorted(map(_key, nni.order)) == sorted(map(_key, reference)) and len(set(map(_key, nni.order))) == 16
+    candidates = [_key(p) for p in nni.order if p["role"] == "candidate"]
+    assert candidates == [_key(p) for p in reference if p["role"] == "candidate"]
 
 
 @pytest.fixture

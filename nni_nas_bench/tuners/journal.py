@@ -114,6 +114,7 @@ class TrialRecord:
     jobs: dict[str, str]  # trial key -> trial job id, of the trials that reported a FINAL metric
     experiment: Path
     silent: dict[str, dict[str, Any]] = field(default_factory=dict)  # job -> recorded parameters, no FINAL
+    finals: dict[str, Any] = field(default_factory=dict)  # trial key -> its FINAL metric, as the tuner gets it
 
     def ended(self) -> set[str]:
         """Trial keys of the trials that ended: what each really ran, as far as known (reads trial logs)."""
@@ -151,25 +152,33 @@ def read_trial_record(db: Path) -> TrialRecord | None:
             continue  # experiment-level events name no trial
         status[job] = event
         if data and job not in recorded:
-            recorded[job] = _decoded(data, once=True).get("parameters") or {}
+            recorded[job] = _decoded(data).get("parameters") or {}
     rerun = {trial_key(recorded.get(job)) for job in resumed}
     rerun |= {trial_key(recorded.get(job)) for job, event in status.items() if event in ("WAITING", "RUNNING")}
-    jobs = {}
+    jobs, values = {}, {}
     for job, data in finals:
-        key = reported_key(recorded.get(job), _decoded(data, once=False))
+        value = _metric(data)
+        key = reported_key(recorded.get(job), value)
         if key is not None:
-            jobs[key] = job
+            jobs[key], values[key] = job, value
     reported = {job for job, _ in finals}
     silent = {job: recorded.get(job, {}) for job, event in status.items() if event in _ENDED and job not in reported}
-    return TrialRecord(len(recorded), rerun - {None}, len(silent), jobs, db.parent.parent, silent)
+    return TrialRecord(len(recorded), rerun - {None}, len(silent), jobs, db.parent.parent, silent, values)
 
 
-def _decoded(text: str, once: bool) -> dict[str, Any]:
-    """A JSON object of the DB (metric data is encoded twice); {} when it is not one."""
+def _metric(text: str) -> Any:
+    """A FINAL metric of the DB as the dispatcher hands it to the tuner (encoded twice there); None if unreadable."""
     try:
         value = json.loads(text)
-        if not once and isinstance(value, str):
-            value = json.loads(value)
+        return json.loads(value) if isinstance(value, str) else value
+    except (ValueError, TypeError):
+        return None
+
+
+def _decoded(text: str) -> dict[str, Any]:
+    """A JSON object of the DB (a trial event's data); {} when it is not one."""
+    try:
+        value = json.loads(text)
     except (ValueError, TypeError):
         return {}
     return value if isinstance(value, dict) else {}

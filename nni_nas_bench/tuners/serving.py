@@ -42,8 +42,10 @@ manager starts a fresh tuner process and calls :meth:`ServingTuner.load_checkpoi
 every finished trial with a FINAL metric (``import_data``), re-runs by itself every trial that was
 waiting or running at the stop (same parameters and parameter id; each continues from its checkpoint),
 and asks for ``trialConcurrency`` new trials at once, although the re-run trials fill the slots. The
-re-run trials' FINAL metrics reach the tuner through ``import_data`` too, and their ends never do (the
-dispatcher drops ends of previous-run parameter ids); parameter ids start again near 0, so ids of the two
+re-run trials' FINAL metrics reach the tuner through ``import_data`` too (unless a re-run ends before the
+fresh dispatcher knows it as one: then the dispatcher drops its metric, and the tuner takes it from NNI's
+DB, :meth:`ServingTuner._import_dropped`), and their ends never do (the dispatcher drops ends of
+previous-run parameter ids); parameter ids start again near 0, so ids of the two
 runs collide. The tuner therefore keys everything by its own trial number (the n-th trial it handed
 out) and by the trial's identity (role, seeds, indices: :func:`~nni_nas_bench.tuners.journal.trial_key`,
 read from the trial's own metrics first because the manager's record may be another trial's, #5726):
@@ -309,6 +311,8 @@ class ServingTuner(BuildsInBackground, Tuner):
                 self._raise_floor(record.failed)
                 self._find_lost(record)
             self._rerun = set(self._pending())
+            if record is not None:
+                self._import_dropped(record)
             _logger.info("resumed: %d trials handed out, %d reported, %d pending (NNI re-runs them), %d lost",
                          len(self._served), len(self._reported), len(self._pending()), len(self._lost))
 
@@ -480,11 +484,29 @@ class ServingTuner(BuildsInBackground, Tuner):
             self._record({"floor": failed})
 
     def _refresh_failures(self) -> None:
-        """A resumed run: re-run trials that fail are known from NNI's DB only (module docstring)."""
+        """A resumed run: re-run trials that fail, and results NNI's dispatcher dropped, are known from NNI's DB
+        only (module docstring)."""
         if self._rerun - self._reported and self._unaccounted() > 0:
             record = self._trial_record()
             if record is not None:
+                self._import_dropped(record)
                 self._raise_floor(record.failed)
+
+    def _import_dropped(self, record: TrialRecord) -> None:
+        """Take the FINAL metrics NNI's DB holds for re-run trials that never reached this tuner.
+
+        NNI 3.0's dispatcher drops them when a re-run trial ends before it has processed the manager's list of
+        re-run trials (``ADD_CUSTOMIZED_TRIAL_JOB``): the metric's parameter id is then neither a previous-run
+        one nor one of this run (``nni/runtime/msg_dispatcher.py``: "Find unknown job parameter id"). Seen on a
+        loaded machine, where the fresh dispatcher took 20 s to start and tabular re-runs took 4 s; the tuner
+        then waited forever for a result the manager had stored.
+        """
+        for number in sorted(self._rerun - self._reported):
+            key = trial_key(self._served[number])
+            if key in record.finals:
+                _logger.warning("the result of re-run trial %s reached NNI's DB but not this tuner: taken from the DB",
+                                key)
+                self._record({"result": number, "value": record.finals[key], "job": record.jobs.get(key)})
 
     def _trial_record(self) -> TrialRecord | None:
         """What NNI's trial DB (the checkpoint folder's sibling ``db/nni.sqlite``) says, if it is there."""
