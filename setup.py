@@ -37,6 +37,7 @@ setup(
         "numpy>=1.23",
         # analysis.stats: Mann-Whitney U and Kendall tau (scipy.stats).
         "scipy>=1.15",  # scipy.stats.bootstrap(rng=...): the RI's BCa interval
+        "statsmodels>=0.14",  # analysis.stats.holm: Holm-adjusted p-values of the RI table (multipletests)
         # NSGA-Net is pymoo's NSGA-II (the reference search is built on pymoo).
         "pymoo>=0.6",
         # WeakNAS's MLP / gradient-boosted-tree predictors are scikit-learn's, as in the reference.

@@ -253,3 +253,55 @@ def test_bca_falls_back_where_it_is_undefined() -> None:
     assert stats.bootstrap_ri([97.0] * 4, [96.0] * 4) == pytest.approx((100 / 96, 100 / 96))
     assert stats.bootstrap_ri([98.0], [96.0, 97.0, 95.0], seed=2) == stats.bootstrap_ri(
         [98.0], [96.0, 97.0, 95.0], seed=2, method="percentile")
+
+
+# ---------------------------------------------------------------- effect size, multiplicity, power, IQM
+def test_a12_counts_wins_and_half_ties() -> None:
+    """Vargha & Delaney (2000): pairs (2>1, 2>0, 1=1, 1>0) give (3 + 0.5) / 4."""
+    assert stats.a12([2, 1], [1, 0]) == 0.875
+    assert stats.a12([1, 2, 3], [0, 0, 0]) == 1.0 and stats.a12([1, 1], [1, 1]) == 0.5
+    assert np.isnan(stats.a12([1.0], []))
+
+
+def test_holm_adjusts_by_hand_and_keeps_untested_cells_out() -> None:
+    """Sorted p 0.01, 0.03, 0.04, 0.5 times 4, 3, 2, 1 = 0.04, 0.09, 0.08, 0.5, made monotone."""
+    adjusted = stats.holm([0.01, 0.04, np.nan, 0.03, 0.5])
+    np.testing.assert_allclose(adjusted[[0, 1, 3, 4]], [0.04, 0.09, 0.09, 0.5])
+    assert np.isnan(adjusted[2])
+
+
+def test_noether_power_matches_a_simulated_mann_whitney_test() -> None:
+    """A12 = 0.71 (a large effect): 8 runs per side have ~31 % power, 30 per side ~80 %; a simulation of the
+    real test on normal data with that A12 (shift sqrt(2) z_0.71) agrees within a few points."""
+    from scipy import stats as sps
+
+    assert stats.mwu_power(0.71, 8, 8) == pytest.approx(0.3068, abs=1e-3)
+    assert stats.runs_for_power(0.71) == 30 and stats.runs_for_power(0.5) == np.inf
+    assert stats.mwu_power(0.5, 8, 8) == pytest.approx(0.025, abs=1e-3)  # one tail of alpha: no effect
+    rng = np.random.default_rng(0)
+    shift = np.sqrt(2) * sps.norm.ppf(0.71)
+    for n, expected in ((8, stats.mwu_power(0.71, 8, 8)), (30, 0.8)):
+        a, b = rng.normal(shift, 1, (4000, n)), rng.normal(0, 1, (4000, n))
+        simulated = np.mean(sps.mannwhitneyu(a, b, axis=1).pvalue < 0.05)
+        assert simulated == pytest.approx(expected, abs=0.05), (n, simulated)
+
+
+def test_iqm_ignores_one_diverged_run_and_its_interval_is_seeded() -> None:
+    runs = [1, 2, 3, 4, 100, 5, 6, 7]
+    assert stats.iqm(runs) == 4.5  # the middle four: 3, 4, 5, 6
+    low, high = stats.bootstrap_iqm(runs, seed=3)
+    assert low <= 4.5 <= high and (low, high) == stats.bootstrap_iqm(runs, seed=3)
+    assert stats.bootstrap_iqm([2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_ri_table_has_effect_size_power_and_holm_per_origin() -> None:
+    rows = [{"origin": o, "dataset": "cifar10", "method": m, "role": role, "complete": True, "final_acc": acc,
+             "space": "darts", "train_seed": 0}
+            for o in ("nni", "published") for m, shift in (("darts", 1.0), ("enas", 0.0))
+            for role, base in (("searched", 90 + shift), ("random", 90)) for acc in base + np.arange(8) / 10]
+    table = stats.ri_table(pd.DataFrame(rows), n_boot=200)
+    darts = table[(table.method == "darts") & (table.origin == "nni")].iloc[0]
+    assert darts.a12 == 1.0 and darts.searched_iqm == pytest.approx(91.35)
+    assert darts.mwu_p_holm == pytest.approx(min(1.0, 2 * darts.mwu_p))  # two cells in each origin's family
+    assert darts.power == pytest.approx(stats.mwu_power(1.0, 8, 8))
+    assert darts.runs_for_80 == 6  # (1.96 + 0.84)² / (3 · 0.25) / 2 = 5.2, rounded up
