@@ -43,11 +43,11 @@ def test_each_strategy_runs_200_queries_in_seconds(method: str) -> None:
     evaluator = TabularEvaluator("cifar100", root=SHARED_DATA, seed=1)
     space = create_space("nb201")
     strategy = create_strategy(method, seed=1, budget=200, **FAST_SETTINGS.get(method, {}))
-    tic = time.perf_counter()
+    tic = time.process_time()  # CPU seconds of this process (all its threads): not moved by other processes' load
     result = strategy.search(space, evaluator)
-    seconds = time.perf_counter() - tic
+    seconds = time.process_time() - tic
     assert evaluator.queries == result.num_queries == 200
-    assert seconds < 5.0, f"{method}: {seconds:.1f}s for 200 queries"
+    assert seconds < 5.0, f"{method}: {seconds:.1f} CPU s for 200 queries"
     # the final pick is a queried cell, and it is far better than the space's mean (61.4 on CIFAR-100)
     assert result.genotype.to_text() in {space.to_genotype(h["sample"]).to_text() for h in result.history}
     assert result.best_metrics["test_acc"] > 66.0

@@ -16,7 +16,8 @@ Outputs (:class:`TabularResult`, written by :func:`write_outputs`):
 - ``trials``: the same runs in the trial-DB schema of :mod:`analysis.trial_db` (role ``searched``,
   ``final_acc`` = test accuracy) plus K uniformly drawn cells per dataset (role ``random``), so
   :func:`analysis.stats.ri_table` computes RI against K random samples exactly as for trained runs;
-- ``summary``: per method × dataset: mean / std of the picks' test accuracy, RI vs the mean of the whole
+- ``summary``: per method × dataset: mean / std and interquartile mean (with a seeded bootstrap interval)
+  of the picks' test accuracy, RI vs the mean of the whole
   space and vs the K random samples (with bootstrap interval), queries to the optimum (fraction of runs
   that found it, median), simulated GPU-hours, and the wall time of the runs.
 """
@@ -238,7 +239,7 @@ def _trial_rows(runs: pd.DataFrame, datasets: Sequence[str], num_random: int, se
 
 def _summary(runs: pd.DataFrame, trials: pd.DataFrame, datasets: Sequence[str], root: Any, source: str,
              n_boot: int, seed: int) -> pd.DataFrame:
-    from analysis.stats import ri_table
+    from analysis.stats import bootstrap_iqm, iqm, ri_table
     from nni_nas_bench.tabular.table import load_table
 
     ri = ri_table(trials, "final", n_boot=n_boot, seed=seed).set_index(["dataset", "method"])
@@ -251,7 +252,9 @@ def _summary(runs: pd.DataFrame, trials: pd.DataFrame, datasets: Sequence[str], 
         r = ri.loc[(dataset, method)] if (dataset, method) in ri.index else None
         rows.append({
             "dataset": dataset, "method": method, "runs": len(group), "test_mean": acc.mean(),
-            "test_std": acc.std(ddof=1) if len(acc) > 1 else np.nan, "space_mean": space_mean, "space_best": best,
+            "test_std": acc.std(ddof=1) if len(acc) > 1 else np.nan, "test_iqm": iqm(acc),
+            **dict(zip(("test_iqm_low", "test_iqm_high"), bootstrap_iqm(acc, seed=seed))),
+            "space_mean": space_mean, "space_best": best,
             "ri_space": 100 * (acc.mean() - space_mean) / space_mean,
             "random_mean": None if r is None else r["random_mean"], "ri_random": None if r is None else r["ri"],
             "ri_random_low": None if r is None else r["ri_low"], "ri_random_high": None if r is None else r["ri_high"],
