@@ -1,0 +1,167 @@
+"""Training-free (zero-cost) proxies: score an untrained network from one real minibatch.
+
+Five proxies, each computed as its reference code computes it (read from the code, cited per function):
+
+- ``naswot`` (Mellor et al., ICML 2021; BayesWatch/nas-without-training ``score_networks.py`` and
+  ``scores.py``): every ReLU's input is turned into a binary code per image (``> 0``); the kernel
+  ``K = sum over ReLUs of (c c^T + (1 - c)(1 - c)^T)`` counts, for each pair of images, the units on which
+  they agree; the score is ``log |det K|`` (``np.linalg.slogdet``). One forward pass of the batch.
+- ``synflow``, ``grad_norm``, ``snip``, ``jacob_cov`` (Abdelfattah et al., ICLR 2021;
+  SamsungLabs/zero-cost-nas ``foresight/pruners/measures/*.py``, summed over layers by
+  ``foresight/pruners/predictive.py`` ``find_measures``): each on its own deep copy of the network
+  (``measure(copy_net=True)``), over the weights of every ``Conv2d`` and ``Linear`` layer
+  (``p_utils.get_layer_metric_array``):
+
+  - ``synflow``: BatchNorm layers do nothing (``bn=False``: their forward is the identity), every
+    parameter is replaced by its absolute value, the network runs in float64 on ONE all-ones input, and the
+    score is the sum of ``|w * d(sum of outputs)/dw|``; no data is used;
+  - ``grad_norm``: the sum over layers of the L2 norm of the cross-entropy loss's weight gradient;
+  - ``snip``: the sum of ``|dL/dm|`` for a multiplicative mask ``m = 1`` on each weight, which is
+    ``|w * dL/dw|`` (the reference patches each layer's forward with ``weight * weight_mask``);
+  - ``jacob_cov``: the input gradient of the sum of outputs, per image, flattened; ``-sum(log(v + k) +
+    1 / (v + k))`` over the eigenvalues ``v`` of its correlation matrix across images, ``k = 1e-5``
+    (NaN where the reference's ``try`` would print an error).
+
+All run on the network as built (train mode, as the references leave it: BatchNorm uses batch statistics).
+Higher is better for every proxy. Deterministic for a given network and batch: the caller seeds the
+initialisation (``torch.manual_seed``) and picks the batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from nni_nas_bench.errors import ConfigError, unknown_name_error
+
+PROXIES = ("naswot", "synflow", "grad_norm", "snip", "jacob_cov")
+JACOB_COV_K = 1e-5  # zero-cost-nas jacob_cov.py eval_score
+
+
+def _logits(output: Any) -> torch.Tensor:
+    """A network's logits (networks with an auxiliary head return ``(logits, aux)`` in train mode)."""
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def _weighted_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers the zero-cost-nas measures sum over (``p_utils.get_layer_metric_array``)."""
+    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def naswot(model: nn.Module, inputs: torch.Tensor) -> float:
+    """NASWOT's ``hook_logdet`` score of ``model`` on ``inputs`` (module docstring)."""
+    return _input_pass(model, inputs, naswot=True, jacobian=False)["naswot"]
+
+
+def synflow(model: nn.Module, inputs: torch.Tensor) -> float:
+    """SynFlow of ``model`` (module docstring); ``inputs`` only gives the input shape."""
+    net = copy.deepcopy(model)
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.forward = lambda x: x  # the reference's bn=False copy (predictive.copynet: no_op)
+    with torch.no_grad():
+        for value in net.state_dict().values():
+            value.abs_()
+    net.double()
+    net.zero_grad()
+    torch.sum(_logits(net(torch.ones((1, *inputs.shape[1:]), dtype=torch.float64)))).backward()
+    return _sum_over_layers(net, lambda w: (w * w.grad).abs().sum())
+
+
+def grad_norm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Sum over layers of the L2 norm of the loss's weight gradient (module docstring)."""
+    return _loss_pass(model, inputs, targets)["grad_norm"]
+
+
+def snip(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """SNIP saliency summed over all weights: ``|w * dL/dw|`` (module docstring)."""
+    return _loss_pass(model, inputs, targets)["snip"]
+
+
+def jacob_cov(model: nn.Module, inputs: torch.Tensor) -> float:
+    """Score of the correlation of the per-image input Jacobians (module docstring)."""
+    return _input_pass(model, inputs, naswot=False, jacobian=True)["jacob_cov"]
+
+
+def _loss_pass(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """grad_norm and snip from one loss gradient on a copy (each reference measure makes its own copy of the
+    same network and runs the same pass: the gradients, hence the values, are the same)."""
+    net = copy.deepcopy(model)
+    net.zero_grad()
+    F.cross_entropy(_logits(net(inputs)), targets).backward()
+    return {"grad_norm": _sum_over_layers(net, lambda w: w.grad.norm()),
+            "snip": _sum_over_layers(net, lambda w: (w * w.grad).abs().sum())}
+
+
+def _input_pass(model: nn.Module, inputs: torch.Tensor, naswot: bool, jacobian: bool) -> dict[str, float]:
+    """NASWOT's kernel (ReLU codes of a forward pass) and jacob_cov (the input gradient) from one pass on a
+    copy: NASWOT's forward and jacob_cov's are the same train-mode forward of the same batch."""
+    n = inputs.shape[0]
+    net = copy.deepcopy(model)  # a train-mode forward updates BatchNorm's running statistics
+    kernel = torch.zeros(n, n, dtype=torch.float64)
+
+    def count(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        codes = (args[0].detach().reshape(n, -1) > 0).to(torch.float64)
+        kernel.add_(codes @ codes.T + (1 - codes) @ (1 - codes).T)
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, nn.ReLU)] if naswot else []
+    x = inputs.detach().clone().requires_grad_(jacobian)
+    try:
+        with torch.set_grad_enabled(jacobian):
+            output = _logits(net(x))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    result = {}
+    if naswot:
+        result["naswot"] = float(np.linalg.slogdet(kernel.numpy())[1])
+    if jacobian:
+        output.backward(torch.ones_like(output))
+        result["jacob_cov"] = _jacob_cov_score(x.grad.detach().reshape(n, -1).to(torch.float64).numpy())
+    return result
+
+
+def _jacob_cov_score(jacobians: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        correlations = np.corrcoef(jacobians)
+        if not np.all(np.isfinite(correlations)):
+            return math.nan
+        values = np.linalg.eigvalsh(correlations)  # symmetric: the reference's np.linalg.eig, real
+        score = -np.sum(np.log(values + JACOB_COV_K) + 1.0 / (values + JACOB_COV_K))
+    return float(score) if np.isfinite(score) else math.nan
+
+
+def _sum_over_layers(net: nn.Module, per_layer: Callable[[torch.Tensor], torch.Tensor]) -> float:
+    """Sum of a per-layer value over the weighted layers; layers without a gradient add 0 (the reference's
+    ``zeros_like``)."""
+    total = 0.0
+    with torch.no_grad():
+        for layer in _weighted_layers(net):
+            if layer.weight.grad is not None:
+                total += float(per_layer(layer.weight))
+    return total
+
+
+def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+          proxies: tuple[str, ...] | list[str] = PROXIES) -> dict[str, float]:
+    """Every proxy in ``proxies`` of ``model`` on one batch; ``model`` itself is left as it was."""
+    unknown = [p for p in proxies if p not in PROXIES]
+    if unknown:
+        raise unknown_name_error("zero-cost proxy", unknown[0], PROXIES)
+    if inputs.shape[0] < 2:
+        raise ConfigError(f"zero-cost proxies need a batch of at least 2 images, got {inputs.shape[0]}")
+    wanted = set(proxies)
+    values: dict[str, float] = {}
+    if wanted & {"naswot", "jacob_cov"}:
+        values.update(_input_pass(model, inputs, naswot="naswot" in wanted, jacobian="jacob_cov" in wanted))
+    if wanted & {"grad_norm", "snip"}:
+        values.update(_loss_pass(model, inputs, targets))
+    if "synflow" in wanted:
+        values["synflow"] = synflow(model, inputs)
+    return {name: values[name] for name in proxies}
