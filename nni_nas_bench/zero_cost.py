@@ -165,3 +165,26 @@ def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     if "synflow" in wanted:
         values["synflow"] = synflow(model, inputs)
     return {name: values[name] for name in proxies}
+
+
+def proxy_batch(dataset: str, data_root: Any, batch_size: int = 64, seed: int = 0,
+                download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """One real minibatch for the proxies: ``batch_size`` images drawn (seeded) from the search split's training
+    half of ``dataset``, normalised with the dataset's mean and std, without augmentation.
+
+    The references score on one batch of their training loader (zero-cost-nas ``p_utils.get_some_data``,
+    NASWOT ``score_networks.py``); the search split keeps the test set out of the search.
+    """
+    from nni_nas_bench.data import load_split
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ConfigError(f"zero-cost batch_size must be an integer >= 2, got {batch_size!r}")
+    split = load_split(dataset, data_root, "search", seed=seed)
+    if not hasattr(split, "train_x"):
+        raise ConfigError(f"zero-cost proxies support the 32-px datasets (CIFAR-10/100), not {dataset!r}")
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(len(split.train_y), generator=generator)[:batch_size]
+    mean = torch.tensor(split.info.mean).view(1, 3, 1, 1)
+    std = torch.tensor(split.info.std).view(1, 3, 1, 1)
+    images = (split.train_x[chosen].float() / 255.0 - mean) / std
+    return images, split.train_y[chosen].clone()
