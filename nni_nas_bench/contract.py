@@ -63,6 +63,7 @@ class TrialParams(TrialIdentity, total=False):
     search: dict[str, Any]   # a search trial's method settings (its seed is search_seed)
     tabular: dict[str, Any]  # table lookup settings instead of training (NAS-Bench-201)
     search_failed: str       # a stand-in searched trial: why there is nothing to train
+    zero_cost: dict[str, Any]  # a candidate scored by a training-free proxy instead of trained (proxy, batch_size)
 
 
 IDENTITY: tuple[str, ...] = tuple(TrialIdentity.__annotations__)

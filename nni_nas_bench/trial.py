@@ -206,7 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.checkpoint_dir is not None and args.checkpoint_dir.exists() and not args.checkpoint_dir.is_dir():
             raise ConfigError(f"--checkpoint-dir {args.checkpoint_dir} is a file: pass a folder (it is created "
                               "if missing)")
-        if params.get("tabular") is not None and params.get("role") != Role.SEARCH:
+        if params.get("zero_cost") is not None and params.get("role") == Role.CANDIDATE:
+            # A training-free search's candidate: scored by a proxy on one batch, also in tabular mode.
+            from nni_nas_bench.zero_cost import score_candidate
+
+            metrics = score_candidate(params, data_root=data_root, device=args.device, download=args.download)
+        elif params.get("tabular") is not None and params.get("role") != Role.SEARCH:
             # NAS-Bench-201 tabular mode: look the cell up in the table instead of training it.
             from nni_nas_bench.tabular.trial import run_tabular_trial
 

@@ -188,3 +188,65 @@ def proxy_batch(dataset: str, data_root: Any, batch_size: int = 64, seed: int = 
     std = torch.tensor(split.info.std).view(1, 3, 1, 1)
     images = (split.train_x[chosen].float() / 255.0 - mean) / std
     return images, split.train_y[chosen].clone()
+
+
+def score_candidate(params: dict[str, Any], *, data_root: Any, device: str = "auto",
+                    download: bool = False) -> dict[str, Any]:
+    """A zero-cost candidate trial: score the architecture of ``params`` with its proxy, untrained.
+
+    The network is the candidate protocol's (``channels``, ``layers``) for the dataset's classes, initialised
+    from the protocol's seed; the batch is :func:`proxy_batch` of the same seed. The metrics' ``default`` is the
+    score (what the strategy ranks by); a NaN score fails the trial with the reason (a failed candidate).
+    """
+    from nni_nas_bench.contract import identity
+    from nni_nas_bench.data import get_dataset_info
+    from nni_nas_bench.errors import TrialFailedError, mapping_arg
+    from nni_nas_bench.provenance import code_version
+    from nni_nas_bench.training import from_dict
+    from nni_nas_bench.training.trainer import resolve_device
+    from search_spaces import create_space
+
+    settings = mapping_arg("zero_cost", params.get("zero_cost"))
+    proxy, batch_size = settings.get("proxy", "naswot"), settings.get("batch_size", 64)
+    if proxy not in PROXIES:
+        raise unknown_name_error("zero-cost proxy", proxy, PROXIES)
+    protocol = from_dict(params["protocol"])
+    info = get_dataset_info(params["dataset"])
+    space = create_space(params["space"], **mapping_arg("space_args", params.get("space_args")))
+    genotype = space.parse(params["genotype"])
+    device_ = resolve_device(device)
+    inputs, targets = proxy_batch(info.name, data_root, batch_size, protocol.seed, download=download)
+    torch.manual_seed(protocol.seed)
+    model = space.build_network(genotype, C=protocol.channels, num_classes=info.num_classes, layers=protocol.layers,
+                                stem="cifar" if info.image_size == 32 else "imagenet").to(device_)
+    value = score(model, inputs.to(device_), targets.to(device_), [proxy])[proxy]
+    if not math.isfinite(value):
+        raise TrialFailedError(f"the {proxy} score of this network is {value} (a degenerate network for this "
+                               "proxy): the candidate counts as failed")
+    return {"default": value, proxy: value, "zero_cost_proxy": proxy, "zero_cost_batch_size": batch_size,
+            **identity(params), "genotype": genotype.to_text(), "train_seed": protocol.seed,
+            "protocol_name": protocol.name, "code_version": code_version()}
+
+
+class ProxyEvaluator:
+    """``evaluate(sample) -> metrics`` for an in-process zero-cost search (``strategy.search``): every sample's
+    network scored on one batch, the metrics carrying ``default`` = the score."""
+
+    def __init__(self, space: Any, dataset: str, data_root: Any, proxy: str = "naswot", batch_size: int = 64,
+                 seed: int = 0, C: int = 16, layers: int = 5):
+        from nni_nas_bench.data import get_dataset_info
+
+        if proxy not in PROXIES:
+            raise unknown_name_error("zero-cost proxy", proxy, PROXIES)
+        self.space, self.proxy, self.seed, self.C, self.layers = space, proxy, seed, C, layers
+        self.num_classes = get_dataset_info(dataset).num_classes
+        self.inputs, self.targets = proxy_batch(dataset, data_root, batch_size, seed)
+        self.queries = 0
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any] | None:
+        torch.manual_seed(self.seed)
+        model = self.space.build_network(self.space.to_genotype(sample), C=self.C, num_classes=self.num_classes,
+                                         layers=self.layers)
+        self.queries += 1
+        value = score(model, self.inputs, self.targets, [self.proxy])[self.proxy]
+        return {"default": value, self.proxy: value} if math.isfinite(value) else None

@@ -59,6 +59,7 @@ TINY_SEARCH = {
     "nsganet": {"budget": 4, "population": 2, "generations": 1, "offspring": 2},
     "weaknas": {"budget": 4, "initial": 2, "per_iteration": 2, "top_k": 4, "pool_size": 50, "hidden": 16,
                 "layers": 2, "iterations": 5},
+    "zero_cost": {"budget": 4, "batch_size": 8},
 }
 
 
@@ -99,3 +100,13 @@ def test_every_multi_trial_method_runs_under_nnictl(nnictl_runner, tmp_path: Pat
         assert set(df[df.role != "random"].method) == {method}
         searched = df[df.role == "searched"].iloc[0]
         assert searched.genotype in set(df[df.role == "candidate"].genotype), method
+    # zero_cost's candidates were scored, not looked up: the pick is the best NASWOT score, then looked up.
+    from nni_nas_bench.tabular import load_table
+
+    df = read_experiment(experiments["zero_cost"])
+    candidates, searched = df[df.role == "candidate"], df[df.role == "searched"].iloc[0]
+    table = load_table("cifar10-valid", SHARED_DATA)
+    looked_up = [c.final_acc == pytest.approx(table.valid[table.index_of(c.genotype)]) for c in candidates.itertuples()]
+    assert not any(looked_up)
+    assert searched.genotype == candidates.loc[candidates.final_acc.idxmax(), "genotype"]
+    assert searched.final_acc == pytest.approx(table.test[table.index_of(searched.genotype)])

@@ -25,6 +25,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "reinforce": {},
     "tpe": {},
     "nni_tpe": {},
+    "zero_cost": {},  # random search's draws; its ranking is the evaluator's (a proxy score under nnictl)
 }
 
 
@@ -144,7 +145,7 @@ def random_search_best(space: Any) -> float:
     return mean_best("random_search", space)
 
 
-@pytest.mark.parametrize("name", [n for n in SMALL if n != "random_search"])
+@pytest.mark.parametrize("name", [n for n in SMALL if n not in ("random_search", "zero_cost")])
 def test_method_beats_random_search(name: str, space: Any, random_search_best: float) -> None:
     """Mean best over 3 seeds, 150 queries each, above random search's with the same seeds and budget."""
     best = mean_best(name, space)

@@ -39,6 +39,7 @@ STRATEGIES: dict[str, str] = {
     "stacnas": "nni_nas_bench.strategies.stacnas:StacNasStrategy",
     "tpe": "nni_nas_bench.strategies.tpe:TpeStrategy",
     "weaknas": "nni_nas_bench.strategies.weaknas:WeakNasStrategy",
+    "zero_cost": "nni_nas_bench.strategies.zero_cost:ZeroCostStrategy",
 }
 _LOADED: dict[str, type] = {}
 

@@ -309,6 +309,11 @@ class MultiTrialStrategy(Strategy):
         return out
 
     # ------------------------------------------------------------------------------ hooks
+    def candidate_settings(self) -> dict[str, Any]:
+        """Keys a candidate trial's parameters get besides its architecture and protocol: how the trial must
+        evaluate it when that is not training (``zero_cost``: score with a proxy). Empty for training."""
+        return {}
+
     def _engine_metrics(self, model: Any) -> Metrics | None:
         """The metrics of a model NNI's engine trained: NNI keeps only the number (``default``)."""
         metric = model.metric

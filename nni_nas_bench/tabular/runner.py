@@ -63,7 +63,7 @@ def multi_trial_strategies(*, include_references: bool = False) -> list[str]:
 
     classes = {name: get_strategy_class(name) for name in list_strategies()}
     return [name for name, cls in classes.items() if getattr(cls, "kind", None) == "multi_trial"
-            and (include_references or not getattr(cls, "nni_reference", False))]
+            and getattr(cls, "tabular", True) and (include_references or not getattr(cls, "nni_reference", False))]
 
 
 @dataclass
@@ -156,10 +156,15 @@ def run_tabular(methods: Sequence[str] | None = None, datasets: Sequence[str] = 
                 root: str | Path | None = None, source: str = "csv", workers: int | None = None,
                 settings: dict[str, dict[str, Any]] | None = None, n_boot: int = 2000) -> TabularResult:
     """Run the table; ``settings`` maps a method to strategy settings (over :data:`TABLE_SETTINGS`)."""
+    from nni_nas_bench.strategies import get_strategy_class, list_strategies
     from nni_nas_bench.tabular.table import dataset_name, load_table
 
     methods = list(methods) if methods else multi_trial_strategies()
     known = multi_trial_strategies(include_references=True)
+    scored = [m for m in methods if m in list_strategies() and not getattr(get_strategy_class(m), "tabular", True)]
+    if scored:
+        raise ConfigError(f"{scored[0]} scores real networks, which this in-process table (lookups only) cannot do: "
+                          "run benchmarks/zero_cost.py, or its nnictl experiment experiments/nb201/zero_cost.yml")
     unknown = [m for m in methods if m not in known]
     if unknown:
         raise ConfigError(f"not multi-trial strategies: {unknown}; choose among {', '.join(known)}")

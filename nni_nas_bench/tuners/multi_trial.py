@@ -128,7 +128,8 @@ class MultiTrialTuner(ServingTuner):
         return {**self._common(Role.CANDIDATE), "space_args": self.candidate_space_args, "search_seed": seed,
                 "candidate_index": self._asked[i],
                 "genotype": self.space.to_genotype(sample).to_text(),
-                "protocol": self.candidate_protocol.replace(seed=seed).to_dict()}
+                "protocol": self.candidate_protocol.replace(seed=seed).to_dict(),
+                **self.searches[i].candidate_settings()}
 
     # ------------------------------------------------------------------------------ serving hooks
     def _next_trial(self, number: int) -> dict[str, Any] | None:
