@@ -64,7 +64,7 @@ TINY_SEARCH = {
 
 
 def test_every_multi_trial_method_runs_under_nnictl(nnictl_runner, tmp_path: Path) -> None:
-    """Each method's own NB201 YAML, shrunk, as a real experiment; the five run side by side (separate
+    """Each method's own NB201 YAML, shrunk, as a real experiment; the five table-lookup ones run side by side (separate
     managers and ports), since each spends most of its time waiting on NNI, not computing."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -91,8 +91,12 @@ def test_every_multi_trial_method_runs_under_nnictl(nnictl_runner, tmp_path: Pat
         workdir.mkdir()
         return nnictl_runner(config, workdir, timeout=400)
 
-    with ThreadPoolExecutor(len(TINY_SEARCH)) as pool:
-        experiments = dict(zip(TINY_SEARCH, pool.map(run, TINY_SEARCH)))
+    # The table-lookup methods side by side; zero_cost after them, alone: its candidate trials build and score
+    # networks (torch), and beside five experiments a tuner process then missed NNI's 10 s connect window.
+    looked_up = [m for m in TINY_SEARCH if m != "zero_cost"]
+    with ThreadPoolExecutor(len(looked_up)) as pool:
+        experiments = dict(zip(looked_up, pool.map(run, looked_up)))
+    experiments["zero_cost"] = run("zero_cost")
     for method, experiment in experiments.items():
         df = read_experiment(experiment)
         assert list(df.status) == ["SUCCEEDED"] * 6, (method, df[["trial_id", "status", "role", "error"]])
