@@ -122,8 +122,12 @@ def _input_pass(model: nn.Module, inputs: torch.Tensor, naswot: bool, jacobian: 
     if naswot:
         result["naswot"] = float(np.linalg.slogdet(kernel.numpy())[1])
     if jacobian:
-        output.backward(torch.ones_like(output))
-        result["jacob_cov"] = _jacob_cov_score(x.grad.detach().reshape(n, -1).to(torch.float64).numpy())
+        if output.requires_grad:
+            output.backward(torch.ones_like(output))
+        # No gradient reaches the input where every path from it is a `none` op (our Zero op is a constant): the
+        # Jacobians are zero, whose correlation the reference cannot take (its try gives NaN) -> NaN here too.
+        grad = x.grad if x.grad is not None else torch.zeros_like(x)
+        result["jacob_cov"] = _jacob_cov_score(grad.detach().reshape(n, -1).to(torch.float64).numpy())
     return result
 
 

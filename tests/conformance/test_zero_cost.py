@@ -68,6 +68,16 @@ def test_jacob_cov_of_identical_jacobians() -> None:
     assert zero_cost.jacob_cov(net, torch.randn(2, 3)) == pytest.approx(expected, rel=1e-6)
 
 
+def test_jacob_cov_is_nan_where_no_gradient_reaches_the_input() -> None:
+    """jacob_cov.py:51-55: the score is taken in a ``try`` whose failure gives NaN; zero Jacobians (an NB201
+    cell whose every path is ``none``) have no correlation matrix, so the score is NaN, not an error."""
+    from search_spaces import create_space
+
+    space = create_space("nb201")
+    net = space.build_network(space.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), C=4, layers=1)
+    assert math.isnan(zero_cost.jacob_cov(net, torch.randn(4, 3, 32, 32)))
+
+
 def test_score_shares_passes_but_equals_each_proxy_alone() -> None:
     """One forward for NASWOT + jacob_cov and one loss gradient for grad_norm + snip give the values each
     reference measure computes on its own copy (same network, same batch)."""
