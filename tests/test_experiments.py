@@ -66,3 +66,22 @@ def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["check", str(REPO / "experiments" / "quickstart.yml")]) == 0
     assert main(["check", str(_write(tmp_path, "a: [\n"))]) == 1
     assert "FAIL" in capsys.readouterr().err
+
+
+def test_committed_experiments_are_what_their_templates_generate() -> None:
+    """experiments/generate.py writes the per-dataset YAMLs from one template per method and family: a change
+    made to one file only would be lost at the next generation (issue 16)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(REPO / "experiments" / "generate.py"), "--check"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    spec = spec_from_file_location("generate", REPO / "experiments" / "generate.py")
+    generate = module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    files = generate.generated()
+    assert len(files) == 74 and all(path in YAMLS for path in files)
+    assert "{{" not in "".join(files.values())
