@@ -73,11 +73,9 @@ read from the trial's own metrics first because the manager's record may be anot
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-import urllib.request
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
@@ -98,22 +96,27 @@ SendTrial = Callable[[int, dict[str, Any]], None]
 
 def raise_max_trial_number(by: int) -> bool:
     """Raise the running experiment's maxTrialNumber by ``by`` through the manager's REST API, as ``nnictl
-    update trialnum`` does (``PUT /experiment?update_type=MAX_TRIAL_NUM``; the REST server shares the port and
-    URL prefix of the tuner channel, ``nnimanager.js`` ``setupTuner``). False outside NNI or on refusal."""
-    channel = os.environ.get("NNI_TUNER_COMMAND_CHANNEL", "")
-    if not channel.startswith("ws://") or not channel.endswith("/tuner"):
-        return False
-    url = f"http://{channel[len('ws://'):-len('tuner')]}api/v1/nni/experiment"
+    update trialnum`` does (``PUT /experiment?update_type=MAX_TRIAL_NUM``, with NNI's own REST helpers,
+    ``nni.experiment.rest``; the REST server shares the port and URL prefix of the tuner channel,
+    ``nnimanager.js`` ``setupTuner``). False outside NNI or on refusal."""
+    from urllib.parse import urlsplit
+
+    from nni.experiment import rest
+
+    channel = urlsplit(os.environ.get("NNI_TUNER_COMMAND_CHANNEL", ""))
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            profile = json.load(response)
+        port = channel.port
+    except ValueError:
+        port = None
+    if channel.scheme != "ws" or port is None or not channel.path.endswith("/tuner"):
+        return False
+    prefix = channel.path[: -len("/tuner")].strip("/") or None
+    try:
+        profile = rest.get(port, "/experiment", prefix)
         profile["params"]["maxTrialNumber"] = int(profile["params"]["maxTrialNumber"]) + by
-        request = urllib.request.Request(f"{url}?update_type=MAX_TRIAL_NUM", data=json.dumps(profile).encode(),
-                                         headers={"Content-Type": "application/json"}, method="PUT")
-        with urllib.request.urlopen(request, timeout=10):
-            pass
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        _logger.warning("could not raise maxTrialNumber through %s: %s", url, exc)
+        rest.put(port, "/experiment?update_type=MAX_TRIAL_NUM", profile, prefix)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # requests' errors are OSErrors
+        _logger.warning("could not raise maxTrialNumber through the manager at port %s: %s", port, exc)
         return False
     _logger.warning("maxTrialNumber raised to %d for them", profile["params"]["maxTrialNumber"])
     return True
@@ -122,11 +125,13 @@ def raise_max_trial_number(by: int) -> bool:
 def _extra_trials(directory: str | None, tuner: str) -> int:
     """Slots added by :func:`raise_max_trial_number` in earlier runs (the journal's ``wasted`` events); read
     when the tuner is built, before NNI's checks compare maxTrialNumber with the tuner's trials."""
-    path = Journal(directory, tuner).path if directory is not None else None
-    if path is None or not path.is_file():
+    if directory is None:
         return 0
-    lines = path.read_bytes().split(b"\n")
-    return sum(json.loads(line)["wasted"] for line in lines if line.startswith(b'{"wasted":'))
+    try:
+        events = Journal(directory, tuner).load() or []
+    except ConfigError:
+        return 0  # a damaged journal: load_checkpoint refuses it with its reason, once NNI asks for it
+    return sum(event["wasted"] for event in events if "wasted" in event)
 
 
 def count_arg(name: str, value: Any, minimum: int) -> int:
