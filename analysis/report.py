@@ -36,10 +36,11 @@ ARCHITECTURES_SHOWN = 60
 
 
 # ------------------------------------------------------------------------------------------ content
-def _pm(mean: float, std: float, n: int) -> str:
+def _pm(mean: float, std: float, n: int, iqm: float = float("nan")) -> str:
     if not np.isfinite(mean):
         return "–"
-    return f"{mean:.2f} ± {std:.2f} (n={n})" if np.isfinite(std) else f"{mean:.2f} (n={n})"
+    text = f"{mean:.2f} ± {std:.2f}" if np.isfinite(std) else f"{mean:.2f}"
+    return f"{text} (n={n}; IQM {iqm:.2f})" if np.isfinite(iqm) and n >= 4 else f"{text} (n={n})"
 
 
 def _power(power: float, runs: float) -> str:
@@ -56,8 +57,8 @@ def _ri_display(table: pd.DataFrame, ci: float) -> pd.DataFrame:
         rows.append({
             "dataset": r.dataset + (" (published)" if r.origin == "published" else ""),
             "method": r.method,
-            "searched": _pm(r.searched_mean, r.searched_std, r.searched_n),
-            "random": _pm(r.random_mean, r.random_std, r.random_n),
+            "searched": _pm(r.searched_mean, r.searched_std, r.searched_n, r.searched_iqm),
+            "random": _pm(r.random_mean, r.random_std, r.random_n, r.random_iqm),
             "RI (%)": f"{r.ri:+.2f}" if np.isfinite(r.ri) else "–",
             f"{ci:.0%} interval": f"[{r.ri_low:+.2f}, {r.ri_high:+.2f}]" if np.isfinite(r.ri_low) else "–",
             "Mann–Whitney p": f"{r.mwu_p:.3g}" if np.isfinite(r.mwu_p) else "–",
@@ -174,8 +175,9 @@ def _relative_improvement(r: Report) -> None:
         "RI = 100 (Acc_m − Acc_r) / Acc_r with Acc_m, Acc_r the mean accuracy of the searched and of the "
         f"random architectures. Interval: seeded {r.interval} bootstrap (`scipy.stats.bootstrap`, {r.n_boot} "
         "resamples, searched and "
-        "random resampled independently). p: two-sided Mann–Whitney U test of searched vs random runs; Holm p: "
-        "that p adjusted for testing every cell of this table (Holm–Bonferroni, family-wise error). A12: "
+        "random resampled independently). IQM: interquartile mean (the middle half of the runs; one diverged "
+        "run cannot move it), shown from 4 runs on. p: two-sided Mann–Whitney U test of searched vs random "
+        "runs; Holm p: that p adjusted for testing every cell of this table (Holm–Bonferroni, family-wise error). A12: "
         "Vargha–Delaney effect size, the chance that a searched run beats a random one (0.5: none; 0.56 / 0.64 / "
         "0.71: small / medium / large). power: the chance that this cell's run counts detect an effect of the "
         "observed A12 at p < 0.05 (Noether's approximation), and the runs per side that 80 % power needs: a "
