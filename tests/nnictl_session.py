@@ -82,6 +82,11 @@ class Session:
         # waits for the manager to go, which changes what NNI re-runs at `nnictl resume`).
         subprocess.run([*NNICTL, "stop", self.id], capture_output=True, text=True, timeout=120)
 
+    def update_trialnum(self, value: int) -> subprocess.CompletedProcess:
+        """``nnictl update trialnum``: the README's step before re-submitting a trial (it needs a free slot)."""
+        return subprocess.run([*NNICTL, "update", "trialnum", self.id, "--value", str(value)],
+                              capture_output=True, text=True, timeout=120, cwd=REPO)
+
     def resume(self) -> subprocess.CompletedProcess:
         """``nnictl resume`` on a fresh port; ``--experiment_dir`` is the folder holding experiment folders."""
         self.port = free_port()

@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -78,9 +79,9 @@ VARIANTS = [
 def test_failed_trials_are_recorded_and_a_killed_trial_resumes(synthetic_root: Path, cache_dir: Path,
                                                                 tmp_path: Path) -> None:
     command = fault_command(synthetic_root, cache_dir, tmp_path, {"crash": "crash", "kill": "kill"})
-    # One slot more than the tuner's 3 trials: the re-submitted one.
+    # maxTrialNumber = the tuner's 3 trials: the re-submission below needs the README's `nnictl update trialnum`.
     config = experiment_config("test-failures", command, tmp_path, {"num_archs": 1, "seed": 3, "variants": VARIANTS},
-                               concurrency=3, max_trials=4)
+                               concurrency=3, max_trials=3)
     out, session = create(config, tmp_path / "submitter")
     assert out.returncode == 0 and session is not None, out.stdout + out.stderr
     try:
@@ -94,10 +95,17 @@ def test_failed_trials_are_recorded_and_a_killed_trial_resumes(synthetic_root: P
         assert status == {"nan": "FAILED", "crash": "FAILED", "kill": "USER_CANCELED"}, ended
         recorded = [json.loads(t["hyperParameters"][0])["parameters"] for t in session.trials()]
 
-        # ---- re-submit the killed trial with its own parameters (the web UI's "customized trial")
+        # ---- re-submit the killed trial with its own parameters (the web UI's "customized trial"), as the
+        # README says: NNI refuses it while every slot of maxTrialNumber is used, so raise it by one first
         killed = next(p for p in recorded if p["variant"] == "kill")
+        with pytest.raises(urllib.error.HTTPError):
+            session.post("trial-jobs", killed)  # "reach maxTrialNum"
+        updated = session.update_trialnum(4)
+        assert updated.returncode == 0, updated.stdout + updated.stderr
         session.post("trial-jobs", killed)
-        session.wait("the re-submitted trial", lambda: session.status()["status"] == "DONE")
+        # The experiment was DONE before the update: wait for the 4th trial itself, not for DONE.
+        session.wait("the re-submitted trial", lambda: len(session.trials()) == 4
+                     and all(t["status"] in ENDED for t in session.trials()) and session.status()["status"] == "DONE")
 
         # ---- the web UI's data, read back through the REST API of the running experiment
         trials = session.trials()

@@ -371,7 +371,7 @@ class ServingTuner(BuildsInBackground, Tuner):
             self._write({"wasted": wasted})
             self.extra_trials += wasted
         else:
-            _logger.warning("raise maxTrialNumber by %d, or the last trials never run: nnictl update trialnum --id %s "
+            _logger.warning("raise maxTrialNumber by %d, or the last trials never run: nnictl update trialnum %s "
                             "--value <maxTrialNumber + %d>", wasted, os.environ.get("NNI_EXP_ID", "<id>"), wasted)
 
     def _cannot_resume(self, why: str) -> ConfigError:
