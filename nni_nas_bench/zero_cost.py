@@ -44,6 +44,13 @@ PROXIES = ("naswot", "synflow", "grad_norm", "snip", "jacob_cov")
 JACOB_COV_K = 1e-5  # zero-cost-nas jacob_cov.py eval_score
 
 
+def check_proxy(name: Any) -> str:
+    """``name`` if it is a proxy of :data:`PROXIES`, else the one-line error naming them."""
+    if name not in PROXIES:
+        raise unknown_name_error("zero-cost proxy", name, PROXIES)
+    return name
+
+
 def _logits(output: Any) -> torch.Tensor:
     """A network's logits (networks with an auxiliary head return ``(logits, aux)`` in train mode)."""
     return output[0] if isinstance(output, (tuple, list)) else output
@@ -155,9 +162,8 @@ def _sum_over_layers(net: nn.Module, per_layer: Callable[[torch.Tensor], torch.T
 def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
           proxies: tuple[str, ...] | list[str] = PROXIES) -> dict[str, float]:
     """Every proxy in ``proxies`` of ``model`` on one batch; ``model`` itself is left as it was."""
-    unknown = [p for p in proxies if p not in PROXIES]
-    if unknown:
-        raise unknown_name_error("zero-cost proxy", unknown[0], PROXIES)
+    for proxy in proxies:
+        check_proxy(proxy)
     if inputs.shape[0] < 2:
         raise ConfigError(f"zero-cost proxies need a batch of at least 2 images, got {inputs.shape[0]}")
     wanted = set(proxies)
@@ -183,7 +189,7 @@ def proxy_batch(dataset: str, data_root: Any, batch_size: int = 64, seed: int = 
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise ConfigError(f"zero-cost batch_size must be an integer >= 2, got {batch_size!r}")
-    split = load_split(dataset, data_root, "search", seed=seed)
+    split = load_split(dataset, data_root, "search", seed=seed, download=download)
     if not hasattr(split, "train_x"):
         raise ConfigError(f"zero-cost proxies support the 32-px datasets (CIFAR-10/100), not {dataset!r}")
     generator = torch.Generator().manual_seed(seed)
@@ -212,8 +218,7 @@ def score_candidate(params: dict[str, Any], *, data_root: Any, device: str = "au
 
     settings = mapping_arg("zero_cost", params.get("zero_cost"))
     proxy, batch_size = settings.get("proxy", "naswot"), settings.get("batch_size", 64)
-    if proxy not in PROXIES:
-        raise unknown_name_error("zero-cost proxy", proxy, PROXIES)
+    check_proxy(proxy)
     protocol = from_dict(params["protocol"])
     info = get_dataset_info(params["dataset"])
     space = create_space(params["space"], **mapping_arg("space_args", params.get("space_args")))
@@ -240,8 +245,7 @@ class ProxyEvaluator:
                  seed: int = 0, C: int = 16, layers: int = 5):
         from nni_nas_bench.data import get_dataset_info
 
-        if proxy not in PROXIES:
-            raise unknown_name_error("zero-cost proxy", proxy, PROXIES)
+        check_proxy(proxy)
         self.space, self.proxy, self.seed, self.C, self.layers = space, proxy, seed, C, layers
         self.num_classes = get_dataset_info(dataset).num_classes
         self.inputs, self.targets = proxy_batch(dataset, data_root, batch_size, seed)

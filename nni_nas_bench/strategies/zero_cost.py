@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nni_nas_bench.errors import ConfigError, unknown_name_error
+from nni_nas_bench.strategies.checks import check_int
 from nni_nas_bench.strategies.random_search import RandomSearchStrategy
-from nni_nas_bench.zero_cost import PROXIES
+from nni_nas_bench.zero_cost import check_proxy
 
 
 class ZeroCostStrategy(RandomSearchStrategy):
@@ -37,11 +37,7 @@ class ZeroCostStrategy(RandomSearchStrategy):
 
     def __init__(self, *, proxy: str = "naswot", batch_size: int = 64, **settings: Any):
         super().__init__(**settings)
-        if proxy not in PROXIES:
-            raise unknown_name_error("zero-cost proxy", proxy, PROXIES)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-            raise ConfigError(f"zero_cost.batch_size must be an integer >= 2, got {batch_size!r}")
-        self.proxy, self.batch_size = proxy, batch_size
+        self.proxy, self.batch_size = check_proxy(proxy), check_int(self.name, "batch_size", batch_size, 2)
 
     def _settings(self) -> dict[str, Any]:
         return {**super()._settings(), "proxy": self.proxy, "batch_size": self.batch_size}
