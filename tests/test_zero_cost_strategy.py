@@ -27,7 +27,7 @@ def _candidate(**zero: object) -> dict:
 def test_settings_are_checked_and_reach_candidate_trials() -> None:
     strategy = create_strategy("zero_cost", seed=0, budget=3, proxy="snip", batch_size=16)
     assert strategy.candidate_settings() == {"zero_cost": {"proxy": "snip", "batch_size": 16}}
-    assert strategy.settings == {"budget": 3, "seed": 0, "replace": False, "proxy": "snip", "batch_size": 16}
+    assert strategy.settings == {"budget": 3, "seed": 0, "replace": True, "proxy": "snip", "batch_size": 16}
     with pytest.raises(ConfigError, match="unknown zero-cost proxy 'nawsot'; choose one of: grad_norm, jacob_cov"):
         create_strategy("zero_cost", proxy="nawsot")
     with pytest.raises(ConfigError, match="batch_size must be an integer >= 2"):
