@@ -81,7 +81,7 @@ def _worker(rank: int, args: dict[str, Any], barrier: Any, results: Any) -> None
         try:
             while time.perf_counter() - tic < args["seconds"]:
                 loader.set_epoch(epoch)
-                _, _, n = train_epoch(net, loader, optimizer, criterion, protocol, device, memory_format)
+                n = train_epoch(net, loader, optimizer, criterion, protocol, device, memory_format).seen
                 seen, epoch = seen + n, epoch + 1
             if device.type == "cuda":
                 torch.cuda.synchronize(device)

@@ -39,6 +39,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -46,9 +47,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from nni_nas_bench.errors import ConfigError, TrialFailedError
+from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
+from nni_nas_bench.training.epoch import run_epoch
 from search_spaces.genotype import Genotype
 from search_spaces.supernet import DartsSupernet, EdgeOps, derive_genotype, edge_offsets
 
@@ -416,26 +418,18 @@ class DartsStrategy(OneShotStrategy):
             run.w_loader.set_epoch(epoch)
             start = time.perf_counter()
             net.train()
-            loss_sum = torch.zeros((), device=run.device)
-            correct = torch.zeros((), dtype=torch.long, device=run.device)
-            seen = 0
             valid_stream = _epoch_stream(run.a_loader, epoch, epochs)
-            for x, y in run.w_loader:
-                valid_batch = next(valid_stream) if update_alpha else None
-                logits, loss = self.step(net, weights, (x, y), valid_batch, lr, w_opt, a_opt, criterion)
-                loss_sum += loss.detach() * y.numel()
-                correct += (logits.detach().argmax(1) == y).sum()
-                seen += y.numel()
-            train_loss = loss_sum.item() / max(seen, 1)
-            if not math.isfinite(train_loss):
-                raise TrialFailedError(f"{self.name} search loss became {train_loss} in epoch {epoch + 1}: it "
-                                       "diverged; lower w_lr or check the input data")
+            step = partial(self._batch_step, net=net, weights=weights, lr=lr, w_opt=w_opt, a_opt=a_opt,
+                           criterion=criterion, valid_stream=valid_stream if update_alpha else None)
+            totals = run_epoch(run.w_loader, step, run.device).finite_or_fail(
+                f"{self.name} search loss", f"in epoch {epoch + 1}", "lower w_lr or check the input data")
+            train_loss = totals.loss
             valid_acc = self.evaluate_supernet(net, run)
             seconds = time.perf_counter() - start
             genotype = self.genotype_of(net)
             row = {
                 "epoch": len(run.history) + 1, "phase": phase, "phase_epoch": epoch + 1, "alpha_step": update_alpha,
-                "valid_acc": valid_acc, "train_acc": 100.0 * correct.item() / max(seen, 1),
+                "valid_acc": valid_acc, "train_acc": totals.accuracy,
                 "train_loss": train_loss, "lr": lr, "epoch_seconds": seconds, "genotype": genotype.to_text(),
                 "alpha": {"normal": net.alpha_normal.detach().cpu().tolist(),
                           "reduce": net.alpha_reduce.detach().cpu().tolist()},
@@ -451,6 +445,13 @@ class DartsStrategy(OneShotStrategy):
                 run.report_epoch({"default": valid_acc, "epoch": row["epoch"], "train_loss": train_loss,
                                   "train_acc": row["train_acc"], "lr": lr, "epoch_seconds": seconds})
         return rows
+
+    def _batch_step(self, x: torch.Tensor, y: torch.Tensor, *, net: Any, weights: dict[str, nn.Parameter], lr: float,
+                    w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer, criterion: nn.Module,
+                    valid_stream: Iterator[Any] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch of :meth:`train_supernet`: :meth:`step` with the next validation batch when α steps."""
+        valid_batch = next(valid_stream) if valid_stream is not None else None
+        return self.step(net, weights, (x, y), valid_batch, lr, w_opt, a_opt, criterion)
 
     def epoch_lr(self, epoch: int, epochs: int, lr_range: tuple[float, float] | None = None) -> float:
         """The weight learning rate of (0-based) ``epoch`` of a phase: cosine at ``epoch + lr_epoch_offset``.

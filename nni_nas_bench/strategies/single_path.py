@@ -57,10 +57,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nni_nas_bench.errors import ConfigError, TrialFailedError
+from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.latency import SKIP, LatencyTable
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
+from nni_nas_bench.training.epoch import run_epoch
 from search_spaces.cells import drop_path
 from search_spaces.mobilenet import (
     LAYERS,
@@ -498,43 +499,41 @@ class SinglePathStrategy(OneShotStrategy):
         steps_per_epoch = max(len(train_loader), 1)
         total_steps = self.epochs * steps_per_epoch
         warmup = self.warmup_steps(total_steps)
-        step = 0
+        state = {"step": 0, "lr": self.initial_lr}  # the global step and the last step's learning rate
+
+        def batch_step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """One joint step; the epoch's totals count the cross-entropy, not the latency term."""
+            runtime_lambda, keep_prob, state["lr"] = self.step_schedule(state["step"], steps_per_epoch, total_steps)
+            for group in opt.param_groups:
+                group["lr"] = state["lr"]
+            net.set_indicator_keep(keep_prob)
+            logits = net(x)
+            loss, ce = self.step_loss(net, table, logits, y, runtime_lambda)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.grad_clip > 0:
+                nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip)
+            opt.step()
+            state["step"] += 1
+            return logits, ce
+
         for epoch in range(self.epochs):
             train_loader.set_epoch(epoch)
             start = time.perf_counter()
             net.train()
-            ce_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), dtype=torch.long, device=device)
-            seen = 0
-            lr = self.initial_lr
-            for x, y in train_loader:
-                runtime_lambda, keep_prob, lr = self.step_schedule(step, steps_per_epoch, total_steps)
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                net.set_indicator_keep(keep_prob)
-                logits = net(x)
-                loss, ce = self.step_loss(net, table, logits, y, runtime_lambda)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip)
-                opt.step()
-                step += 1
-                ce_sum += ce.detach() * y.numel()
-                correct += (logits.detach().argmax(1) == y).sum()
-                seen += y.numel()
+            state["lr"] = self.initial_lr
+            totals = run_epoch(train_loader, batch_step, device)
             net.set_indicator_keep(1.0)
-            train_ce = ce_sum.item() / max(seen, 1)
-            if not math.isfinite(train_ce):
-                raise TrialFailedError(f"Single-Path NAS loss became {train_ce} in epoch {epoch + 1}: it diverged; "
-                                       "lower base_lr or check the input data")
+            totals.finite_or_fail("Single-Path NAS loss", f"in epoch {epoch + 1}",
+                                  "lower base_lr or check the input data")
+            train_ce, lr, step = totals.loss, state["lr"], state["step"]
             valid_acc = evaluate(net, eval_loader, eval_protocol, device)
             arch = space.validate(net.architecture())
             latency = table.latency_ms(arch.ops)
             with torch.no_grad():
                 search_latency = net.latency(table, self.latency_form).item()
             seconds = time.perf_counter() - start
-            row = {"epoch": epoch + 1, "valid_acc": valid_acc, "train_acc": 100.0 * correct.item() / max(seen, 1),
+            row = {"epoch": epoch + 1, "valid_acc": valid_acc, "train_acc": totals.accuracy,
                    "train_loss": train_ce, "lr": lr, "epoch_seconds": seconds, "genotype": arch.to_text(),
                    "latency_ms": latency, "search_latency_ms": search_latency, "warmup": step <= warmup,
                    "thresholds": net.state()}

@@ -23,16 +23,18 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from nni_nas_bench.errors import ConfigError, TrialFailedError
+from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies.checks import check_int, check_number
 from nni_nas_bench.strategies.darts import _valid_train_loader
 from nni_nas_bench.strategies.one_shot import OneShotStrategy, SearchResult
+from nni_nas_bench.training.epoch import run_epoch
 from search_spaces.genotype import Genotype
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -263,29 +265,26 @@ class WeightSharingStrategy(OneShotStrategy):
             group["lr"] = lr
         ctx.train_loader.set_epoch(epoch)
         ctx.net.train()
-        criterion = nn.CrossEntropyLoss()
-        loss_sum = torch.zeros((), device=ctx.device)
-        correct = torch.zeros((), dtype=torch.long, device=ctx.device)
-        seen = 0
-        for x, y in ctx.train_loader:
-            genotype = propose()
-            logits = ctx.net(x, genotype)
-            loss = criterion(logits, y)
-            ctx.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.grad_clip > 0:
-                nn.utils.clip_grad_norm_(ctx.net.parameters(), self.grad_clip)
-            ctx.optimizer.step()
-            loss_sum += loss.detach() * y.numel()
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += y.numel()
-            if after_step is not None:
-                after_step(genotype)
-        train_loss = loss_sum.item() / max(seen, 1)
-        if not math.isfinite(train_loss):
-            raise TrialFailedError(f"{self.name} search loss became {train_loss} in epoch {epoch + 1}: it diverged; "
-                                   "lower w_lr or check the input data")
-        return {"lr": lr, "train_loss": train_loss, "train_acc": 100.0 * correct.item() / max(seen, 1)}
+        step = partial(self._batch_step, ctx, propose, after_step, nn.CrossEntropyLoss())
+        totals = run_epoch(ctx.train_loader, step, ctx.device).finite_or_fail(
+            f"{self.name} search loss", f"in epoch {epoch + 1}", "lower w_lr or check the input data")
+        return {"lr": lr, "train_loss": totals.loss, "train_acc": totals.accuracy}
+
+    def _batch_step(self, ctx: SearchContext, propose: Callable[[], Genotype],
+                    after_step: Callable[[Genotype], None] | None, criterion: nn.Module, x: torch.Tensor,
+                    y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch of :meth:`train_epoch`: propose an architecture, one SGD step on its shared weights."""
+        genotype = propose()
+        logits = ctx.net(x, genotype)
+        loss = criterion(logits, y)
+        ctx.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip > 0:
+            nn.utils.clip_grad_norm_(ctx.net.parameters(), self.grad_clip)
+        ctx.optimizer.step()
+        if after_step is not None:
+            after_step(genotype)
+        return logits, loss
 
     @torch.no_grad()
     def batch_accuracy(self, ctx: SearchContext, genotype: Genotype, batch: Batch | None = None) -> float:

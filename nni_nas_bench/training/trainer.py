@@ -21,9 +21,10 @@ from typing import Protocol as TypingProtocol
 import torch
 from torch import nn
 
-from nni_nas_bench.errors import ConfigError, TrialFailedError
+from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training.checkpoint import CheckpointStore
 from nni_nas_bench.training.cost import count_mflops, count_parameters
+from nni_nas_bench.training.epoch import EpochTotals, run_epoch
 from nni_nas_bench.training.progress import EpochProgress
 from nni_nas_bench.training.protocol import Protocol
 
@@ -136,21 +137,18 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
         train_loader.set_epoch(epoch)
         tic = time.perf_counter()
         progress = EpochProgress(epoch, protocol.epochs, len(train_loader), log)
-        loss_sum, correct, seen = train_epoch(model, train_loader, optimizer, criterion, protocol, device,
-                                               memory_format, progress=progress.step)
+        totals = train_epoch(model, train_loader, optimizer, criterion, protocol, device, memory_format,
+                             progress=progress.step)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         epoch_seconds = time.perf_counter() - tic
         train_seconds += epoch_seconds
-        train_loss = loss_sum / max(seen, 1)
-        if not torch.isfinite(torch.tensor(train_loss)):
-            raise TrialFailedError(
-                f"training loss became {train_loss} in epoch {epoch} (lr {lr:.4g}): the run diverged; "
-                "lower protocol.lr, enable protocol.grad_clip, or check the input data"
-            )
+        totals.finite_or_fail("training loss", f"in epoch {epoch} (lr {lr:.4g})",
+                              "lower protocol.lr, enable protocol.grad_clip, or check the input data")
+        train_loss = totals.loss
         acc = evaluate(model, eval_loader, protocol, device, memory_format)
         row = {"default": acc, "epoch": epoch + 1, "train_loss": train_loss,
-               "train_acc": 100.0 * correct / max(seen, 1), "lr": lr, "epoch_seconds": epoch_seconds}
+               "train_acc": totals.accuracy, "lr": lr, "epoch_seconds": epoch_seconds}
         history.append(row)
         log(f"epoch {epoch + 1}/{protocol.epochs} lr {lr:.4g} train_loss {train_loss:.4f} "
             f"train_acc {row['train_acc']:.2f} eval_acc {acc:.2f} ({epoch_seconds:.1f}s)")
@@ -177,20 +175,19 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
 
 
 def train_epoch(model: nn.Module, loader: Loader, optimizer: torch.optim.Optimizer, criterion: nn.Module,
-                 protocol: Protocol, device: torch.device,
-                 memory_format: torch.memory_format,
-                 progress: Callable[[int], None] | None = None) -> tuple[float, int, int]:
-    """One pass over the training loader: (loss sum, correct, samples).
+                protocol: Protocol, device: torch.device,
+                memory_format: torch.memory_format,
+                progress: Callable[[int], None] | None = None) -> EpochTotals:
+    """One pass over the training loader (:func:`~nni_nas_bench.training.epoch.run_epoch` with the final
+    training's step: mixed precision per the protocol, the auxiliary head's loss, gradient clipping).
 
-    Sums stay on the device, so there is no per-step host synchronisation; the benchmark times this
-    same function, so measured speed is the speed trials get. ``progress`` is told each step's image
-    count (the trial's in-epoch progress lines, :mod:`nni_nas_bench.training.progress`).
+    The benchmark times this same function, so measured speed is the speed trials get. ``progress`` is
+    told each step's image count (the trial's in-epoch progress lines,
+    :mod:`nni_nas_bench.training.progress`).
     """
     model.train()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    seen = 0
-    for x, y in loader:
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.contiguous(memory_format=memory_format)
         with _autocast(protocol, device):
             out = model(x)
@@ -203,9 +200,7 @@ def train_epoch(model: nn.Module, loader: Loader, optimizer: torch.optim.Optimiz
         if protocol.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), protocol.grad_clip)
         optimizer.step()
-        loss_sum += loss.detach().float() * y.numel()
-        correct += (logits.detach().argmax(1) == y).sum()
-        seen += y.numel()
-        if progress is not None:
-            progress(y.numel())
-    return loss_sum.item(), int(correct.item()), seen
+        return logits, loss
+
+    after = None if progress is None else (lambda y: progress(y.numel()))
+    return run_epoch(loader, step, device, after)
