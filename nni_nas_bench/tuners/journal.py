@@ -30,11 +30,12 @@ from typing import Any
 
 from nni_nas_bench.contract import read_parameters, trial_key
 from nni_nas_bench.errors import ConfigError
+from nni_nas_bench.tuners.ledger import Event, from_json, to_json
 
 _VERSION = 1
 _ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 _NOT_STATUS = ("USER_TO_CANCEL", "ADD_RESUMED")
-__all__ = ["Journal", "TrialRecord", "normalized", "read_trial_record", "reported_key", "trial_key"]
+__all__ = ["Journal", "TrialRecord", "read_trial_record", "reported_key", "trial_key"]
 
 
 def reported_key(recorded: Any, metrics: Any) -> str | None:
@@ -47,11 +48,6 @@ def reported_key(recorded: Any, metrics: Any) -> str | None:
     return trial_key(recorded)
 
 
-def normalized(value: Any) -> Any:
-    """``value`` as it reads back from JSON (tuples become lists): what a replayed trial is compared to."""
-    return json.loads(json.dumps(value))
-
-
 class Journal:
     """The tuner's event log in NNI's tuner checkpoint folder (see the module docstring)."""
 
@@ -59,7 +55,7 @@ class Journal:
         self.path = Path(directory) / f"{tuner}.journal.jsonl"
         self.tuner = tuner
 
-    def load(self) -> list[dict[str, Any]] | None:
+    def load(self) -> list[Event] | None:
         """The events in order; None when there is no journal. A damaged journal is a ConfigError."""
         if not self.path.is_file():
             return None
@@ -75,9 +71,13 @@ class Journal:
         events = []
         for number, line in enumerate(lines[1:-1], start=2):
             try:
-                events.append(json.loads(line))
+                line = json.loads(line)
             except ValueError:
                 raise self.damaged(f"line {number} is not JSON") from None
+            try:
+                events.append(from_json(line))
+            except ValueError:
+                raise self.damaged(f"line {number} is not an event of this journal") from None
         return events
 
     def start(self) -> None:
@@ -86,9 +86,9 @@ class Journal:
         tmp.write_text(json.dumps({"journal": self.tuner, "version": _VERSION}) + "\n")
         os.replace(tmp, self.path)
 
-    def append(self, event: dict[str, Any]) -> None:
+    def append(self, event: Event) -> None:
         """One event, on disk before the caller goes on (it may hand a trial to NNI next)."""
-        line = (json.dumps(event, separators=(",", ":")) + "\n").encode()
+        line = (json.dumps(to_json(event), separators=(",", ":")) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, line)

@@ -1,5 +1,7 @@
-"""What every tuner of a search experiment shares: NNI's request protocol, owed parameter ids, failure
-accounting, and the parameters of the trials every method's experiment has (searched, random).
+"""What every tuner of a search experiment shares: NNI's request protocol, owed parameter ids, resume, and
+the parameters of the trials every method's experiment has (searched, random). This is the NNI adapter;
+the state itself (trials handed out, reported, failed, lost) is the pure ledger of typed events in
+:mod:`nni_nas_bench.tuners.ledger`, which this module journals and replays.
 
 A search experiment's trials depend on results: a search's final training can only be submitted once
 the search reported, a multi-trial search's next candidate once it has learnt from the last ones.
@@ -86,7 +88,8 @@ from nni.tuner import Tuner
 from nni_nas_bench.contract import Role, TrialParams
 from nni_nas_bench.errors import ConfigError, mapping_arg
 from nni_nas_bench.training import from_dict
-from nni_nas_bench.tuners.journal import Journal, TrialRecord, normalized, read_trial_record, reported_key, trial_key
+from nni_nas_bench.tuners.journal import Journal, TrialRecord, read_trial_record, reported_key, trial_key
+from nni_nas_bench.tuners.ledger import Again, Event, Fail, Floor, Ledger, Lost, ReplayMismatch, Result, Resume, Wasted
 from nni_nas_bench.tuners.random_baseline import random_trial_parameters
 from nni_nas_bench.tuners.validators import BuildsInBackground, ends_dispatcher_on_error
 
@@ -131,7 +134,7 @@ def _extra_trials(directory: str | None, tuner: str) -> int:
         events = Journal(directory, tuner).load() or []
     except ConfigError:
         return 0  # a damaged journal: load_checkpoint refuses it with its reason, once NNI asks for it
-    return sum(event["wasted"] for event in events if "wasted" in event)
+    return sum(event.slots for event in events if isinstance(event, Wasted))
 
 
 def count_arg(name: str, value: Any, minimum: int) -> int:
@@ -158,13 +161,9 @@ class ServingTuner(BuildsInBackground, Tuner):
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._served: list[dict[str, Any]] = []  # trial number -> parameters handed out
-        self._numbers: dict[str, int] = {}       # trial key -> trial number
+        # What was handed out, reported, failed, lost: the pure state, rebuilt at resume from the journal.
+        self._ledger = Ledger(self._next_trial, self._on_result, self._on_silent)
         self._ids: dict[int, int] = {}           # parameter id of this run -> trial number
-        self._reported: set[int] = set()         # trial numbers that reported a FINAL metric
-        self._failed_ends = 0                    # failed trial ends counted (all runs)
-        self._failure_floor = 0                  # trials NNI's DB shows ended without a FINAL metric
-        self._lost: list[int] = []               # handed out, not re-run by NNI after a resume: served again
         self._owed: deque[int] = deque()         # requested parameter ids (this run) not served yet
         self._send: SendTrial | None = None
         self._journal: Journal | None = None     # None: not opened yet, or no checkpoint folder
@@ -175,7 +174,6 @@ class ServingTuner(BuildsInBackground, Tuner):
         # maxTrialNumber is num_trials + extra_trials (validators.check_trial_count reads it at each start).
         self.extra_trials = _extra_trials(self.get_checkpoint_path(), type(self).__name__)
         self._rerun: set[int] = set()            # resumed run: trials pending at the stop (NNI re-runs them)
-        self._replaying = False
 
     def _setup(self, method: str, dataset: str, num_searches: int, num_random: int, search_seed: int,
                arch_seed: int, space: str, space_args: dict[str, Any] | None, protocol: Any,
@@ -241,7 +239,7 @@ class ServingTuner(BuildsInBackground, Tuner):
                 taken = None if self._full() else self._take()
                 if taken is None:
                     # Keep only as many ids as trials are still to come; the rest are not needed.
-                    room = self._to_come() - len(self._owed)
+                    room = self._ledger.to_come(self.num_trials) - len(self._owed)
                     self._owed.extend(parameter_id_list[position: position + max(room, 0)])
                     break
                 self._ids[parameter_id] = taken[0]
@@ -267,8 +265,8 @@ class ServingTuner(BuildsInBackground, Tuner):
         self._wait_built()
         with self._lock:
             number = self._ids.get(parameter_id)
-            if number is not None and number not in self._reported:
-                self._record({"result": number, "value": value, "job": kwargs.get("trial_job_id")})
+            if number is not None and number not in self._ledger.reported:
+                self._record(Result(number, value, kwargs.get("trial_job_id")))
             self._after_event()
 
     @ends_dispatcher_on_error
@@ -277,7 +275,7 @@ class ServingTuner(BuildsInBackground, Tuner):
         self._wait_built()
         with self._lock:
             if not success:
-                self._record({"fail": 1})
+                self._record(Fail())
             self._after_event()
 
     def update_search_space(self, search_space: dict[str, Any]) -> None:
@@ -304,22 +302,23 @@ class ServingTuner(BuildsInBackground, Tuner):
                     raise self._cannot_resume(f"NNI's trial DB holds {record.trials} trials but "
                                               f"{self._journal.path} is missing")
                 return  # nothing ran before the stop: a fresh start
-            self._replaying = True
-            try:
-                for event in events:
-                    self._apply(event)
-            finally:
-                self._replaying = False
+            for event in events:
+                try:
+                    self._ledger.apply(event)
+                except ReplayMismatch as exc:
+                    raise self._journal.damaged(f"{exc}: the classArgs or the code changed since the experiment "
+                                                "started") from None
             self._journal_opened, self._resumed = True, True
-            self._write({"resume": len(self._served)})
+            self._write(Resume(len(self._ledger.served)))
             if record is not None:
                 self._raise_floor(record.failed)
                 self._find_lost(record)
-            self._rerun = set(self._pending())
+            self._rerun = set(self._ledger.pending())
             if record is not None:
                 self._import_dropped(record)
+            ledger = self._ledger
             _logger.info("resumed: %d trials handed out, %d reported, %d pending (NNI re-runs them), %d lost",
-                         len(self._served), len(self._reported), len(self._pending()), len(self._lost))
+                         len(ledger.served), len(ledger.reported), len(ledger.pending()), len(ledger.lost))
 
     @ends_dispatcher_on_error
     def import_data(self, data: list[dict[str, Any]]) -> None:
@@ -340,13 +339,13 @@ class ServingTuner(BuildsInBackground, Tuner):
                 if number is None:
                     _logger.warning("imported trial %s is none of this tuner's trials: ignored", entry.get("value"))
                     continue
-                if number in self._reported:
+                if number in self._ledger.reported:
                     continue
                 job = entry.get("trialJobId")
                 if job is None:  # a re-run trial's metric: the dispatcher passes no trial job id, NNI's DB has it
                     record = record or self._trial_record()
-                    job = record.jobs.get(trial_key(self._served[number])) if record is not None else None
-                self._record({"result": number, "value": entry.get("value"), "job": job})
+                    job = record.jobs.get(trial_key(self._ledger.served[number])) if record is not None else None
+                self._record(Result(number, entry.get("value"), job))
             self._after_event()
 
     def _find_lost(self, record: TrialRecord) -> None:
@@ -354,21 +353,22 @@ class ServingTuner(BuildsInBackground, Tuner):
         keeps waiting trials in memory), or re-run under another trial's parameters (#5726). Each of the
         latter costs a slot of maxTrialNumber (NNI re-runs a trial that already ran instead): say how to
         give it back, or the last trials never run."""
-        lost = [n for n in self._pending() if trial_key(self._served[n]) not in record.rerun]
+        served = self._ledger.served
+        lost = [n for n in self._ledger.pending() if trial_key(served[n]) not in record.rerun]
         if lost:  # the trials that ended without reporting are the pending ones that failed, not lost ones
             ended = record.ended()
-            lost = [n for n in lost if trial_key(self._served[n]) not in ended]
+            lost = [n for n in lost if trial_key(served[n]) not in ended]
         if not lost:
             return
-        _logger.warning("trials %s are not re-run by NNI: served again", [trial_key(self._served[n]) for n in lost])
-        self._record({"lost": lost})
-        wasted = len(record.rerun - {trial_key(self._served[n]) for n in self._pending()})
+        _logger.warning("trials %s are not re-run by NNI: served again", [trial_key(served[n]) for n in lost])
+        self._record(Lost(tuple(lost)))
+        wasted = len(record.rerun - {trial_key(served[n]) for n in self._ledger.pending()})
         if not wasted:
             return
         _logger.warning("NNI 3.0 re-runs %d trial(s) with the parameters of trials that already ran (the manager "
                         "recorded another trial's parameters for them, upstream #5726)", wasted)
         if raise_max_trial_number(wasted):
-            self._write({"wasted": wasted})
+            self._write(Wasted(wasted))
             self.extra_trials += wasted
         else:
             _logger.warning("raise maxTrialNumber by %d, or the last trials never run: nnictl update trialnum %s "
@@ -383,13 +383,11 @@ class ServingTuner(BuildsInBackground, Tuner):
 
     def _number_of(self, entry: dict[str, Any]) -> int | None:
         """The trial number of an imported trial (its metrics name it; see :func:`reported_key`)."""
-        key = reported_key(entry.get("parameter"), entry.get("value"))
-        return self._numbers.get(key) if key is not None else None
+        return self._ledger.number_of(reported_key(entry.get("parameter"), entry.get("value")))
 
     # ------------------------------------------------------------------------------ journal
-    def _write(self, event: dict[str, Any]) -> None:
-        if self._replaying:
-            return
+    def _write(self, event: Event) -> None:
+        """Journal ``event`` (the journal is started by the first event of a new experiment)."""
         if not self._journal_opened:
             # A new experiment: start the journal (overwriting any file a reused folder may hold).
             self._journal_opened = True
@@ -400,98 +398,42 @@ class ServingTuner(BuildsInBackground, Tuner):
         if self._journal is not None:
             self._journal.append(event)
 
-    def _record(self, event: dict[str, Any]) -> None:
+    def _record(self, event: Event) -> None:
         """Journal one state change, then make it (the replay makes it the same way)."""
         self._write(event)
-        self._apply(event)
-
-    def _apply(self, event: dict[str, Any]) -> None:
-        if "take" in event:
-            self._next(event["take"])
-            return
-        if "result" in event:
-            number = event["result"]
-            if number in self._reported:
-                return
-            self._reported.add(number)
-            self._on_result(number, self._served[number], event["value"], event.get("job"))
-        elif "fail" in event:
-            self._failed_ends += 1
-        elif "floor" in event:
-            self._failure_floor = max(self._failure_floor, event["floor"])
-        elif "lost" in event:
-            self._lost.extend(n for n in event["lost"] if n not in self._lost)
-        elif "again" in event:
-            self._lost.remove(event["again"])
-            return
-        else:
-            return  # "resume": a run boundary, for the reader
-        self._resolve_failures()
-
-    def _next(self, expected: Any = None) -> dict[str, Any] | None:
-        """The subclass's next trial; journaled when live, checked against the journal when replayed."""
-        params = self._next_trial(len(self._served))
-        if self._replaying:
-            if normalized(params) != expected:
-                raise self._journal.damaged(
-                    f"replaying it gives {trial_key(params)} where it recorded {trial_key(expected)}: the "
-                    "classArgs or the code changed since the experiment started")
-        else:
-            self._write({"take": params})
-        if params is not None:
-            self._numbers[trial_key(params)] = len(self._served)
-            self._served.append(params)
-        return params
+        self._ledger.apply(event)
 
     # ------------------------------------------------------------------------------ bookkeeping
     def _take(self) -> tuple[int, dict[str, Any]] | None:
-        """The next trial number and its parameters: a lost trial first, else a new one."""
-        if self._lost:
-            number = self._lost[0]
-            self._record({"again": number})
+        """The next trial number and its parameters: a lost trial first, else a new one (journaled before it
+        leaves: write-ahead)."""
+        ledger = self._ledger
+        if ledger.lost:
+            number = ledger.lost[0]
+            self._record(Again(number))
         else:
-            number = len(self._served)
-            if self._next() is None:
+            number = len(ledger.served)
+            take = ledger.take()
+            self._write(take)
+            if take.params is None:
                 return None
-        params = self._served[number]
+        params = ledger.served[number]
         _logger.info("trial %s -> %s %s seed %s", number, params["role"], params["method"],
                      params.get("search_seed", params.get("arch_index")))
         return number, params
 
-    def _to_come(self) -> int:
-        """Trials still to hand out (lost ones included)."""
-        return self.num_trials - len(self._served) + len(self._lost)
-
-    def _failures(self) -> int:
-        return max(self._failed_ends, self._failure_floor)
-
-    def _unaccounted(self) -> int:
-        """Submitted trials neither reported nor counted as failed (a count: which failed is not known)."""
-        return len(self._served) - len(self._lost) - len(self._reported) - self._failures()
-
-    def _pending(self) -> list[int]:
-        return [n for n in range(len(self._served)) if n not in self._reported and n not in self._lost]
-
     def _full(self) -> bool:
         """A resumed run holds requests while ``trialConcurrency`` trials are pending (module docstring)."""
-        return self._slots is not None and self._unaccounted() >= self._slots
-
-    def _resolve_failures(self) -> None:
-        """When every submitted trial either reported or failed, the silent ones are the failed ones."""
-        if self._unaccounted() > 0:
-            return
-        silent = {n: self._served[n] for n in self._pending()}
-        if silent:
-            self._on_silent(silent)
+        return self._slots is not None and self._ledger.unaccounted() >= self._slots
 
     def _raise_floor(self, failed: int) -> None:
-        if failed > self._failures():
-            self._record({"floor": failed})
+        if failed > self._ledger.failures():
+            self._record(Floor(failed))
 
     def _refresh_failures(self) -> None:
         """A resumed run: re-run trials that fail, and results NNI's dispatcher dropped, are known from NNI's DB
         only (module docstring)."""
-        if self._rerun - self._reported and self._unaccounted() > 0:
+        if self._rerun - self._ledger.reported and self._ledger.unaccounted() > 0:
             record = self._trial_record()
             if record is not None:
                 self._import_dropped(record)
@@ -506,12 +448,12 @@ class ServingTuner(BuildsInBackground, Tuner):
         loaded machine, where the fresh dispatcher took 20 s to start and tabular re-runs took 4 s; the tuner
         then waited forever for a result the manager had stored.
         """
-        for number in sorted(self._rerun - self._reported):
-            key = trial_key(self._served[number])
+        for number in sorted(self._rerun - self._ledger.reported):
+            key = trial_key(self._ledger.served[number])
             if key in record.finals:
                 _logger.warning("the result of re-run trial %s reached NNI's DB but not this tuner: taken from the DB",
                                 key)
-                self._record({"result": number, "value": record.finals[key], "job": record.jobs.get(key)})
+                self._record(Result(number, record.finals[key], record.jobs.get(key)))
 
     def _trial_record(self) -> TrialRecord | None:
         """What NNI's trial DB (the checkpoint folder's sibling ``db/nni.sqlite``) says, if it is there."""
