@@ -24,7 +24,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("nni_nas_bench", "search_spaces", "analysis")
-TUNER_MODULES = ("benchmark", "multi_trial", "random_baseline", "serving", "journal", "validators")
+TUNER_MODULES = ("benchmark", "multi_trial", "random_baseline", "serving", "journal", "ledger", "validators")
 
 
 def module_files() -> dict[str, Path]:
@@ -205,3 +205,31 @@ def test_every_strategy_is_registered_once_by_its_own_name() -> None:
         assert get_strategy_class(name).name == name
     sources = "".join(p.read_text() for p in package.glob("*.py"))
     assert "register_strategy" not in sources
+
+
+def test_every_keyword_of_a_one_shot_strategy_is_a_recorded_setting() -> None:
+    """A one-shot method declares its settings once (``setting_names``), and ``settings`` (written to every
+    trace, checkpoint and result row) and ``extra_repr`` come from them: a constructor keyword missing from
+    that list would change the search without being recorded. Inputs (where the data is, where to write,
+    which device) are not settings."""
+    import inspect
+
+    from nni_nas_bench.strategies import STRATEGIES, get_strategy_class
+    from nni_nas_bench.strategies.one_shot import OneShotStrategy
+
+    inputs = {"self", "dataset", "data_root", "device", "output_dir", "checkpoint_dir"}
+    missing = {}
+    for name in STRATEGIES:
+        cls = get_strategy_class(name)
+        if not issubclass(cls, OneShotStrategy):
+            continue
+        keywords = {p.name for p in inspect.signature(cls.__init__).parameters.values()
+                    if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
+        unrecorded = keywords - inputs - set(cls.setting_names)
+        if unrecorded:
+            missing[name] = sorted(unrecorded)
+        strategy = cls()
+        assert list(strategy.settings) == list(cls.setting_names), name
+        if cls.extra_repr is OneShotStrategy.extra_repr:  # StacNAS words its own (one-level vs bilevel)
+            assert all(f"{n}=" in repr(strategy) for n in cls.repr_names), name
+    assert not missing, f"constructor keywords that are not recorded settings: {missing}"

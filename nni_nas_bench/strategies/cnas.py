@@ -38,6 +38,8 @@ GENOTYPE_AT = ("last_epoch_start", "end")
 class CnasStrategy(DartsStrategy):
     """DARTS with CNAS's search defaults; every DARTS setting can still be given."""
 
+    setting_names = (*DartsStrategy.setting_names, "stem_affine", "genotype_at")
+
     name = "cnas"
 
     reference_defaults: ClassVar[dict[str, Any]] = {"edge_ranking": "softmax", "max_skip_connect": None,
@@ -54,10 +56,6 @@ class CnasStrategy(DartsStrategy):
             raise ConfigError(f"cnas.genotype_at must be one of {list(GENOTYPE_AT)}, got {genotype_at!r}")
         self.stem_affine = stem_affine
         self.genotype_at = genotype_at
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings, "stem_affine": self.stem_affine, "genotype_at": self.genotype_at}
 
     def build_supernet(self, run: SearchRun, *, layers: int, **kwargs: Any) -> Any:
         """DARTS's supernet; on 32-px data its stem BN is non-affine unless ``stem_affine``."""

@@ -193,6 +193,12 @@ class DartsStrategy(OneShotStrategy):
     epoch loop with its history, reporting and checkpoints).
     """
 
+    setting_names: ClassVar[tuple[str, ...]] = (
+        "order", "epochs", "batch_size", "layers", "channels", "w_lr", "w_lr_min", "w_momentum", "w_weight_decay",
+        "grad_clip", "alpha_lr", "alpha_betas", "alpha_weight_decay", "unroll_r", "edge_ranking", "max_skip_connect",
+        "lr_epoch_offset", "cutout", "subset", "eval_batch_size", "seed")
+    repr_names: ClassVar[tuple[str, ...]] = ("order", "epochs", "layers", "channels", "batch_size", "seed")
+
     name = "darts"
     # The reference values of the settings where the benchmark's DARTS code and quark0's DARTS differ.
     # A subclass that does not set its own gets EARLIER_DEFAULTS (see __init_subclass__), so the variants
@@ -264,23 +270,6 @@ class DartsStrategy(OneShotStrategy):
         self.lr_epoch_offset = offset
 
     # ------------------------------------------------------------------------------- description
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The search protocol (everything that changes the result, seed included), JSON-ready."""
-        return {
-            "order": self.order, "epochs": self.epochs, "batch_size": self.batch_size, "layers": self.layers,
-            "channels": self.channels, "w_lr": self.w_lr, "w_lr_min": self.w_lr_min, "w_momentum": self.w_momentum,
-            "w_weight_decay": self.w_weight_decay, "grad_clip": self.grad_clip, "alpha_lr": self.alpha_lr,
-            "alpha_betas": list(self.alpha_betas), "alpha_weight_decay": self.alpha_weight_decay,
-            "unroll_r": self.unroll_r, "edge_ranking": self.edge_ranking, "max_skip_connect": self.max_skip_connect,
-            "lr_epoch_offset": self.lr_epoch_offset, "cutout": self.cutout, "subset": self.subset,
-            "eval_batch_size": self.eval_batch_size, "seed": self.seed,
-        }
-
-    def extra_repr(self) -> str:
-        return (f"order={self.order}, epochs={self.epochs}, layers={self.layers}, channels={self.channels}, "
-                f"batch_size={self.batch_size}, seed={self.seed}")
-
     def check_space(self, space: Any) -> None:
         """DARTS mixes ops on the edges of cells: the space must list its ``candidate_ops`` (cell spaces, NB201)."""
         if not hasattr(space, "candidate_ops"):

@@ -138,6 +138,9 @@ class DartsPtStrategy(DartsStrategy):
     selects on a first-order DARTS supernet.
     """
 
+    setting_names = (*DartsStrategy.setting_names, "finetune_epochs", "finetune_lr", "drop_none")
+    repr_names = (*DartsStrategy.repr_names, "finetune_epochs")
+
     name = "darts_pt"
 
     def __init__(self, *, finetune_epochs: int = 5, finetune_lr: float | None = None, drop_none: bool | None = None,
@@ -153,14 +156,6 @@ class DartsPtStrategy(DartsStrategy):
         self.drop_none = drop_none
         self._alpha_state: dict[str, Any] | None = None  # the supernet's Adam state, carried into the tuning
         self._last_alpha_opt: torch.optim.Optimizer | None = None
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings, "finetune_epochs": self.finetune_epochs, "finetune_lr": self.finetune_lr,
-                "drop_none": self.drop_none}
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, finetune_epochs={self.finetune_epochs}"
 
     @property
     def tuning_lr(self) -> float:

@@ -183,6 +183,11 @@ class EnasStrategy(WeightSharingStrategy):
     """ENAS micro search with the benchmark's CIFAR command as defaults; searches any cell space (``space:
     enas`` in the benchmark) and NB201 (``space: nb201``: six decisions, one op per edge)."""
 
+    setting_names = (*WeightSharingStrategy.setting_names, "controller_lr", "controller_betas", "controller_eps",
+                     "controller_hidden", "controller_steps", "controller_aggregate", "tanh_constant",
+                     "op_tanh_reduce", "temperature", "op_bias", "op_bias_fixed", "entropy_weight", "baseline_decay",
+                     "reward_augment", "final_samples")
+
     name = "enas"
 
     def __init__(self, *, epochs: int = 150, batch_size: int = 160, layers: int = 8, channels: int = 20,
@@ -217,17 +222,6 @@ class EnasStrategy(WeightSharingStrategy):
         self.reward_augment = reward_augment
         self.plain_valid_batches = not reward_augment  # WeightSharingStrategy.search builds ctx.plain_stream
         self.final_samples = check_int(m, "final_samples", final_samples)
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings, "controller_lr": self.controller_lr,
-                "controller_betas": list(self.controller_betas), "controller_eps": self.controller_eps,
-                "controller_hidden": self.controller_hidden, "controller_steps": self.controller_steps,
-                "controller_aggregate": self.controller_aggregate, "tanh_constant": self.tanh_constant,
-                "op_tanh_reduce": self.op_tanh_reduce, "temperature": self.temperature, "op_bias": self.op_bias,
-                "op_bias_fixed": self.op_bias_fixed, "entropy_weight": self.entropy_weight,
-                "baseline_decay": self.baseline_decay, "reward_augment": self.reward_augment,
-                "final_samples": self.final_samples}
 
     def make_controller(self, space: Any) -> Controller | CellController:
         """ENAS's micro controller for ENAS-style cell spaces, the plain one for any other space."""

@@ -84,6 +84,9 @@ class GumbelSampler:
 class GdasStrategy(DartsStrategy):
     """GDAS (see the module docstring): DARTS's settings (first order only) plus the τ schedule."""
 
+    setting_names = (*DartsStrategy.setting_names, "tau_max", "tau_min", "bn_calibration_batches")
+    repr_names = (*DartsStrategy.repr_names, "tau_max", "tau_min")
+
     name = "gdas"
 
     def __init__(self, *, tau_max: float = 10.0, tau_min: float = 0.1, bn_calibration_batches: int = 10,
@@ -96,14 +99,6 @@ class GdasStrategy(DartsStrategy):
         self.tau_min = check_number("gdas", "tau_min", tau_min, 1e-6)
         if self.tau_min > self.tau_max:
             raise ConfigError(f"gdas.tau_min ({tau_min}) must not exceed gdas.tau_max ({tau_max})")
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings, "tau_max": self.tau_max, "tau_min": self.tau_min,
-                "bn_calibration_batches": self.bn_calibration_batches}
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, tau {self.tau_max:g} -> {self.tau_min:g}"
 
     def tau_at(self, epoch: int) -> float:
         """τ of epoch ``epoch`` (0-based): ``tau_max`` in the first epoch, linearly to ``tau_min`` in the last."""

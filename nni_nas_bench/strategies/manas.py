@@ -135,6 +135,9 @@ class Agents:
 class ManasStrategy(WeightSharingStrategy):
     """MANAS over a cell space (the DARTS space in the benchmark) with SPEC's CIFAR defaults."""
 
+    setting_names = (*WeightSharingStrategy.setting_names, "reward_baseline", "gamma", "temperature_start",
+                     "temperature_end", "variant", "final", "cells")
+
     name = "manas"
 
     def __init__(self, *, epochs: int = 50, batch_size: int = 64, layers: int = 8, channels: int = 16,
@@ -159,12 +162,6 @@ class ManasStrategy(WeightSharingStrategy):
             raise ConfigError(f"manas.cells must be one of {CELLS} (per_layer: a cell per layer, as the paper; "
                               f"shared: one normal and one reduction cell), got {cells!r}")
         self.variant, self.final, self.cells = variant, final, cells
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings, "reward_baseline": self.reward_baseline, "gamma": self.gamma,
-                "temperature_start": self.temperature_start, "temperature_end": self.temperature_end,
-                "variant": self.variant, "final": self.final, "cells": self.cells}
 
     def temperature(self, epoch: int) -> float:
         """Linear decay over the epochs, from ``temperature_start`` (first) to ``temperature_end`` (last)."""

@@ -163,6 +163,12 @@ class EncoderPredictorDecoder(nn.Module):
 class NaoStrategy(WeightSharingStrategy):
     """NAO-WS over an ENAS-style cell space (``space: nao`` in the benchmark); defaults: its CIFAR command."""
 
+    setting_names = (*WeightSharingStrategy.setting_names, "iterations", "seed_archs", "new_archs", "random_archs",
+                     "top_k", "sample_policy", "score_batch_size", "score_batches", "final_candidates",
+                     "embedding_size", "hidden_size", "mlp_layers", "mlp_hidden_size", "mlp_dropout", "controller_lr",
+                     "controller_weight_decay", "controller_epochs", "controller_batch_size", "controller_expand",
+                     "tradeoff", "step_size", "max_step_size")
+
     name = "nao"
 
     def __init__(self, *, epochs: int = 200, batch_size: int = 64, layers: int = 11, channels: int = 20,
@@ -211,20 +217,6 @@ class NaoStrategy(WeightSharingStrategy):
             raise ConfigError(f"nao.tradeoff (weight of the prediction loss) must be in [0, 1], got {tradeoff!r}")
         self.step_size = check_number(m, "step_size", step_size)
         self.max_step_size = check_int(m, "max_step_size", max_step_size)
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings, "iterations": self.iterations, "seed_archs": self.seed_archs,
-                "new_archs": self.new_archs, "random_archs": self.random_archs, "top_k": self.top_k,
-                "sample_policy": self.sample_policy, "score_batch_size": self.score_batch_size,
-                "score_batches": self.score_batches, "final_candidates": self.final_candidates,
-                "embedding_size": self.embedding_size, "hidden_size": self.hidden_size,
-                "mlp_layers": self.mlp_layers, "mlp_hidden_size": self.mlp_hidden_size,
-                "mlp_dropout": self.mlp_dropout, "controller_lr": self.controller_lr,
-                "controller_weight_decay": self.controller_weight_decay,
-                "controller_epochs": self.controller_epochs, "controller_batch_size": self.controller_batch_size,
-                "controller_expand": self.controller_expand, "tradeoff": self.tradeoff,
-                "step_size": self.step_size, "max_step_size": self.max_step_size}
 
     def check_space(self, space: Any) -> None:
         super().check_space(space)

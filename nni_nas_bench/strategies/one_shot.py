@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from nni.nas.strategy.base import Strategy
@@ -58,6 +58,25 @@ class OneShotStrategy(Strategy):
 
     architecture_type: Any = Genotype
     _result: SearchResult | None = None
+    # The method's settings, declared once: everything that changes the result (seed included), in the
+    # order traces and checkpoints record them. Each is read from the attribute of its name
+    # (``setting_attributes`` maps a setting to another attribute); a subclass extends its parent's tuple.
+    # ``settings`` and ``extra_repr`` both come from these, so a new setting is listed in one place besides
+    # the constructor that validates it.
+    setting_names: ClassVar[tuple[str, ...]] = ()
+    setting_attributes: ClassVar[dict[str, str]] = {}
+    repr_names: ClassVar[tuple[str, ...]] = ()  # the settings a one-line description shows
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The search protocol (everything that changes the result, seed included), JSON-ready."""
+        return {name: _json_ready(self._setting(name)) for name in self.setting_names}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={self._setting(name)!r}" for name in self.repr_names)
+
+    def _setting(self, name: str) -> Any:
+        return getattr(self, self.setting_attributes.get(name, name))
 
     # ------------------------------------------------------------------------------------ result
     @property
@@ -143,3 +162,9 @@ class OneShotStrategy(Strategy):
         tmp = output_dir / f".{filename}.tmp"
         tmp.write_text(json.dumps({"method": self.name, "settings": self.settings, **doc}, indent=1))
         os.replace(tmp, output_dir / filename)
+
+
+def _json_ready(value: Any) -> Any:
+    """A setting as JSON reads it back (tuples, e.g. Adam's betas, become lists), so a trace, a checkpoint's
+    recorded settings and a resumed search's own compare equal."""
+    return list(value) if isinstance(value, tuple) else value

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -105,6 +105,13 @@ class PdartsStrategy(DartsStrategy):
     to 0) and ``cutout`` to 16 (the benchmark's fork always searches with cutout 16).
     """
 
+    # A stage's epochs and layers replace DARTS's epochs and layers (self.epochs holds the epochs per stage).
+    setting_names = (*(n for n in DartsStrategy.setting_names if n not in ("epochs", "layers")), "stage_epochs",
+                     "weights_only_epochs", "stage_layers", "keep_ops", "skip_dropout", "skip_dropout_decay",
+                     "max_skip", "alpha_grad_clip")
+    setting_attributes: ClassVar[dict[str, str]] = {"stage_epochs": "epochs"}
+    repr_names = ("stage_layers", "keep_ops", "skip_dropout", "stage_epochs", "channels", "batch_size", "seed")
+
     name = "pdarts"
 
     def __init__(self, *, stage_epochs: int = 25, weights_only_epochs: int = 10,
@@ -136,18 +143,6 @@ class PdartsStrategy(DartsStrategy):
         if isinstance(max_skip, bool) or not isinstance(max_skip, int) or max_skip < 0:
             raise ConfigError(f"pdarts.max_skip must be an integer >= 0, got {max_skip!r}")
         self.max_skip = max_skip
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        out = {k: v for k, v in super().settings.items() if k not in ("epochs", "layers")}
-        return {**out, "stage_epochs": self.epochs, "weights_only_epochs": self.weights_only_epochs,
-                "stage_layers": self.stage_layers, "keep_ops": self.keep_ops, "skip_dropout": self.skip_dropout,
-                "skip_dropout_decay": self.skip_dropout_decay, "max_skip": self.max_skip,
-                "alpha_grad_clip": self.alpha_grad_clip}
-
-    def extra_repr(self) -> str:
-        return (f"stages={self.stage_layers}, keep_ops={self.keep_ops}, skip_dropout={self.skip_dropout}, "
-                f"stage_epochs={self.epochs}, channels={self.channels}, batch_size={self.batch_size}, seed={self.seed}")
 
     def alpha_gradient(self, net: Any, weights: dict[str, torch.Tensor], train_batch: Batch, valid_batch: Batch,
                        lr: float, w_opt: torch.optim.Optimizer, criterion: nn.Module) -> list[torch.Tensor]:

@@ -51,7 +51,7 @@ import math
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -337,6 +337,13 @@ class SinglePathStrategy(OneShotStrategy):
     Every default is the reference's (``docs/fidelity.md``, section ``single_path``).
     """
 
+    setting_names: ClassVar[tuple[str, ...]] = (
+        "epochs", "batch_size", "channels", "runtime_lambda", "warmup_fraction", "indicator_keep", "base_lr",
+        "lr_decay", "lr_decay_epochs", "rms_decay", "rms_momentum", "rms_eps", "weight_decay", "label_smoothing",
+        "head_dropout", "grad_clip", "bn_momentum", "bn_eps", "fixed_ends", "latency_form", "mask_dropped", "cutout",
+        "subset", "eval_batch_size", "seed")
+    repr_names: ClassVar[tuple[str, ...]] = ("epochs", "runtime_lambda", "channels", "seed")
+
     name = "single_path"
 
     def __init__(self, *, epochs: int = 8, batch_size: int = 64, channels: int = 32, runtime_lambda: float = 0.02,
@@ -382,21 +389,6 @@ class SinglePathStrategy(OneShotStrategy):
                          output_dir=output_dir)
 
     @property
-    def settings(self) -> dict[str, Any]:
-        """The search protocol (everything that changes the result, seed included), JSON-ready."""
-        return {
-            "epochs": self.epochs, "batch_size": self.batch_size, "channels": self.channels,
-            "runtime_lambda": self.runtime_lambda, "warmup_fraction": self.warmup_fraction,
-            "indicator_keep": self.indicator_keep, "base_lr": self.base_lr, "lr_decay": self.lr_decay,
-            "lr_decay_epochs": self.lr_decay_epochs, "rms_decay": self.rms_decay, "rms_momentum": self.rms_momentum,
-            "rms_eps": self.rms_eps, "weight_decay": self.weight_decay, "label_smoothing": self.label_smoothing,
-            "head_dropout": self.head_dropout, "grad_clip": self.grad_clip, "bn_momentum": self.bn_momentum,
-            "bn_eps": self.bn_eps, "fixed_ends": self.fixed_ends,
-            "latency_form": self.latency_form, "mask_dropped": self.mask_dropped, "cutout": self.cutout,
-            "subset": self.subset, "eval_batch_size": self.eval_batch_size, "seed": self.seed,
-        }
-
-    @property
     def initial_lr(self) -> float:
         """The reference's linear scaling (search_main.py:370): base_lr · batch_size / 256."""
         return self.base_lr * self.batch_size / 256.0
@@ -436,9 +428,6 @@ class SinglePathStrategy(OneShotStrategy):
             return ce, ce
         runtime = net.latency(table, self.latency_form)
         return ce + runtime_lambda * LATENCY_LOSS_SCALE * torch.log(runtime), ce
-
-    def extra_repr(self) -> str:
-        return f"epochs={self.epochs}, runtime_lambda={self.runtime_lambda}, channels={self.channels}, seed={self.seed}"
 
     def check_space(self, space: Any) -> None:
         """Raise :class:`ConfigError` unless ``space`` is the mobilenet space (BenchmarkTuner calls this at start)."""

@@ -131,6 +131,8 @@ def whole_training_set(split: Any) -> Any:
 class StacNasStrategy(DartsStrategy):
     """StacNAS: ``epochs``/``layers`` for stage 1, ``stage2_*`` for stage 2; one-level unless ``one_level=False``."""
 
+    setting_names = (*DartsStrategy.setting_names, "stage2_epochs", "stage2_layers", "groups", "one_level")
+
     name = "stacnas"
 
     def __init__(self, *, epochs: int = 100, layers: int = 14, stage2_epochs: int = 100, stage2_layers: int = 20,
@@ -150,11 +152,6 @@ class StacNasStrategy(DartsStrategy):
         if not self.groups or any(not ops for ops in self.groups.values()):
             raise ConfigError(f"stacnas.groups must map group names to non-empty op lists, got {groups!r}")
         group_of(self.groups)  # one group per op
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings, "stage2_epochs": self.stage2_epochs, "stage2_layers": self.stage2_layers,
-                "groups": self.groups, "one_level": self.one_level}
 
     def extra_repr(self) -> str:
         step = "one-level" if self.one_level else f"bilevel order={self.order}"

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -133,6 +133,12 @@ class WeightSharingStrategy(OneShotStrategy):
     (split, init, data order, sampled architectures).
     """
 
+    setting_names: ClassVar[tuple[str, ...]] = (
+        "epochs", "batch_size", "layers", "channels", "w_lr", "w_lr_min", "w_momentum", "w_nesterov", "w_weight_decay",
+        "w_restart_period", "w_restart_mult", "grad_clip", "cutout", "subset", "eval_batch_size",
+        "bn_calibration_batches", "seed")
+    repr_names: ClassVar[tuple[str, ...]] = ("epochs", "layers", "channels", "seed")
+
     name = "weight_sharing"
     plain_valid_batches = False  # True: search() also builds ctx.plain_stream (see SearchContext)
     plain_batch_size: int | None = None  # its batch size; None = batch_size
@@ -166,22 +172,6 @@ class WeightSharingStrategy(OneShotStrategy):
                          output_dir=output_dir)
 
     # ------------------------------------------------------------------------------- description
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The search protocol (everything that changes the result, seed included), JSON-ready."""
-        return {
-            "epochs": self.epochs, "batch_size": self.batch_size, "layers": self.layers, "channels": self.channels,
-            "w_lr": self.w_lr, "w_lr_min": self.w_lr_min, "w_momentum": self.w_momentum,
-            "w_nesterov": self.w_nesterov, "w_weight_decay": self.w_weight_decay,
-            "w_restart_period": self.w_restart_period, "w_restart_mult": self.w_restart_mult,
-            "grad_clip": self.grad_clip, "cutout": self.cutout, "subset": self.subset,
-            "eval_batch_size": self.eval_batch_size, "bn_calibration_batches": self.bn_calibration_batches,
-            "seed": self.seed,
-        }
-
-    def extra_repr(self) -> str:
-        return f"epochs={self.epochs}, layers={self.layers}, channels={self.channels}, seed={self.seed}"
-
     def lr_at(self, epoch: int) -> float:
         """Cosine annealing per epoch, with SGDR warm restarts when ``w_restart_period`` is set (ENAS)."""
         if self.w_restart_period is None:
