@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nni_nas_bench.contract import Role, identity, parameters_line
-from nni_nas_bench.errors import ConfigError, NasBenchError, OneLineArgumentParser, TrialFailedError, mapping_arg
+from nni_nas_bench.errors import ConfigError, NasBenchError, OneLineArgumentParser, TrialFailedError
 from nni_nas_bench.provenance import code_version
-from nni_nas_bench.training import from_dict
 
 REQUIRED = ("dataset", "space", "genotype", "protocol")
 
@@ -38,21 +37,18 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
               download: bool = False, report_epoch: Callable[[dict[str, Any]], None] | None = None,
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train the architecture of ``params`` and return its final metrics (identity included)."""
-    # torch only here and in the search branch: a tabular trial (a table lookup) must not pay its import.
-    import torch
-
-    from nni_nas_bench.data import get_dataset_info, load_split, make_loaders
+    # torch (through these) only here and in the search branch: a tabular trial (a table lookup) must not
+    # pay its import.
+    from nni_nas_bench.data import load_split, make_loaders
     from nni_nas_bench.training.checkpoint import CheckpointStore, checkpoint_key
     from nni_nas_bench.training.trainer import resolve_device, train
-    from search_spaces import create_space
+    from nni_nas_bench.trial_network import TrialNetwork
 
     missing = [k for k in REQUIRED if k not in params]
     if missing:
         raise ConfigError(f"trial parameters miss {missing}; got keys {sorted(params)}")
-    protocol = from_dict(params["protocol"])
-    info = get_dataset_info(params["dataset"])
-    space = create_space(params["space"], **mapping_arg("space_args", params.get("space_args")))
-    genotype = space.parse(params["genotype"])
+    network = TrialNetwork.of(params)
+    protocol, info, space, genotype = network.protocol, network.info, network.space, network.genotype
     # Spaces with a hardware model (Single-Path NAS's) predict the latency; computed before training, so a
     # missing latency table fails the trial at once.
     hardware = {"latency_ms": space.latency_ms(genotype)} if hasattr(space, "latency_ms") else {}
@@ -70,11 +66,7 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
         split, batch_size=protocol.batch_size, device=device_, cutout=protocol.cutout,
         autoaugment=protocol.autoaugment, seed=protocol.seed, eval_batch_size=protocol.eval_batch_size,
     )
-    torch.manual_seed(protocol.seed)  # weight init and DropPath masks follow the training seed
-    model = space.build_network(
-        genotype, C=protocol.channels, num_classes=info.num_classes, layers=protocol.layers,
-        stem="cifar" if info.image_size == 32 else "imagenet", auxiliary=protocol.auxiliary_weight > 0,
-    )
+    model = network.build(auxiliary=protocol.auxiliary_weight > 0)  # weights and DropPath follow the seed
     store = None
     if checkpoint_root is not None:
         store = CheckpointStore(checkpoint_root, checkpoint_key(params, experiment_id))

@@ -209,25 +209,19 @@ def score_candidate(params: dict[str, Any], *, data_root: Any, device: str = "au
     score (what the strategy ranks by); a NaN score fails the trial with the reason (a failed candidate).
     """
     from nni_nas_bench.contract import identity
-    from nni_nas_bench.data import get_dataset_info
     from nni_nas_bench.errors import TrialFailedError, mapping_arg
     from nni_nas_bench.provenance import code_version
-    from nni_nas_bench.training import from_dict
     from nni_nas_bench.training.trainer import resolve_device
-    from search_spaces import create_space
+    from nni_nas_bench.trial_network import TrialNetwork
 
     settings = mapping_arg("zero_cost", params.get("zero_cost"))
     proxy, batch_size = settings.get("proxy", "naswot"), settings.get("batch_size", 64)
     check_proxy(proxy)
-    protocol = from_dict(params["protocol"])
-    info = get_dataset_info(params["dataset"])
-    space = create_space(params["space"], **mapping_arg("space_args", params.get("space_args")))
-    genotype = space.parse(params["genotype"])
+    network = TrialNetwork.of(params)
+    protocol, genotype = network.protocol, network.genotype
     device_ = resolve_device(device)
-    inputs, targets = proxy_batch(info.name, data_root, batch_size, protocol.seed, download=download)
-    torch.manual_seed(protocol.seed)
-    model = space.build_network(genotype, C=protocol.channels, num_classes=info.num_classes, layers=protocol.layers,
-                                stem="cifar" if info.image_size == 32 else "imagenet").to(device_)
+    inputs, targets = proxy_batch(network.info.name, data_root, batch_size, protocol.seed, download=download)
+    model = network.build().to(device_)
     value = score(model, inputs.to(device_), targets.to(device_), [proxy])[proxy]
     if not math.isfinite(value):
         raise TrialFailedError(f"the {proxy} score of this network is {value} (a degenerate network for this "
