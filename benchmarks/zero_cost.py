@@ -42,12 +42,10 @@ _BATCH: Any = None  # a worker's batch, loaded once by _init_worker
 def _init_worker(data_root: str, batch_size: int, seed: int) -> None:
     """One thread for torch and for BLAS/OpenMP per worker process, and the batch loaded once."""
     global _BATCH
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    threadpool_limits(limits=1)
+    from nni_nas_bench.workers import pin_threads
     from nni_nas_bench.zero_cost import proxy_batch
+
+    pin_threads()
 
     _BATCH = proxy_batch("cifar10", data_root, batch_size, seed)
 

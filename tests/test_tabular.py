@@ -142,9 +142,11 @@ def test_workers_pin_blas_and_openmp_to_one_thread() -> None:
     from threadpoolctl import threadpool_info
 
     from nni_nas_bench.tabular import runner
+    from nni_nas_bench.workers import pin_threads, unpin_threads
 
-    runner._pin_threads()
+    assert runner.pin_threads is pin_threads  # the tabular pool's initializer (as benchmarks/zero_cost.py's)
+    pin_threads()
     try:
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
     finally:
-        runner._THREAD_LIMITS.pop().restore_original_limits()
+        unpin_threads()

@@ -38,6 +38,7 @@ import pandas as pd
 
 from nni_nas_bench.contract import Role
 from nni_nas_bench.errors import ConfigError
+from nni_nas_bench.workers import pin_threads
 
 SEARCH_DATASETS = ("cifar10-valid", "cifar100", "ImageNet16-120")
 
@@ -79,17 +80,6 @@ class RunSpec:
     root: str | None
     source: str
     settings: dict[str, Any]
-
-
-_THREAD_LIMITS: list[Any] = []  # a worker's BLAS/OpenMP limit, kept alive for the worker's life
-
-
-def _pin_threads() -> None:
-    """Worker initializer: one BLAS/OpenMP thread per worker process (threadpoolctl), so the workers'
-    predictor fits (WeakNAS's scikit-learn models, numpy) do not oversubscribe the cores between them."""
-    from threadpoolctl import threadpool_limits
-
-    _THREAD_LIMITS.append(threadpool_limits(limits=1))
 
 
 def _run_chunk(spec: RunSpec) -> list[dict[str, Any]]:
@@ -184,7 +174,7 @@ def run_tabular(methods: Sequence[str] | None = None, datasets: Sequence[str] = 
         import multiprocessing
 
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                 initializer=_pin_threads) as pool:
+                                 initializer=pin_threads) as pool:
             chunks = list(pool.map(_run_chunk, specs))
     else:
         chunks = [_run_chunk(s) for s in specs]
