@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +20,8 @@ from typing import Any, Callable
 
 import yaml
 
+from nni_nas_bench.tuners.journal import Journal
+from nni_nas_bench.tuners.ledger import Resume, Wasted
 from tests.conftest import REPO
 
 NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
@@ -106,3 +109,66 @@ def create(config: dict[str, Any], workdir: Path) -> tuple[subprocess.CompletedP
     folders = [p for p in (workdir / "nni-experiments").glob("*") if p.is_dir() and not p.name.startswith("_")]
     session = Session(folders[0].name, port, folders[0]) if len(folders) == 1 else None
     return out, session
+
+
+class TabularResume:
+    """A real experiment for ``nnictl resume`` of MultiTrialTuner: NB201 tabular evolution, two trials at a
+    time, candidate 1 hangs once (tests/hang_trial.py), so ``nnictl stop`` comes while it runs. After ``nnictl
+    resume`` NNI re-runs it, or (as seen in most runs here: #5726) candidate 0 under its record; the tuner
+    replays its journal, serves candidate 1 again in the latter case and raises maxTrialNumber for NNI's
+    duplicate, and hands out the rest. tests/test_e2e_failures.py drives it beside the random baseline's
+    resume (both mostly wait on NNI), so it costs no experiment of its own."""
+
+    def __init__(self, folder: Path) -> None:
+        import sys
+
+        import yaml
+
+        from tests.conftest import SHARED_DATA
+
+        self.marker = folder / "hang-marker"
+        config = yaml.safe_load((REPO / "experiments" / "nb201" / "evolution.yml").read_text())
+        config["tuner"]["classArgs"].update(num_searches=1, num_random=0,
+                                            search={"budget": 3, "population": 2, "sample_size": 2})
+        config["tuner"]["codeDirectory"] = str(REPO)
+        config.update(experimentName="test-resume-tabular", trialCodeDirectory=str(REPO), trialConcurrency=2,
+                      maxTrialNumber=3 + 1,
+                      trialCommand=f"OMP_NUM_THREADS=1 PYTHONPATH={REPO} NNB_TEST_HANG={self.marker} "
+                                   f"{sys.executable} -m tests.hang_trial --data-root {SHARED_DATA}")
+        out, session = create(config, folder / "submitter")
+        assert out.returncode == 0 and session is not None, out.stdout + out.stderr
+        self.session = session
+
+    @staticmethod
+    def available() -> bool:
+        from tests.conftest import SHARED_DATA
+
+        return (SHARED_DATA / "nas-bench-201").is_dir()
+
+    def hanging(self) -> bool:
+        """Candidate 1 runs (and hangs), candidate 0 ended: the moment to stop."""
+        return self.marker.exists() and any(t["status"] in ENDED for t in self.session.trials())
+
+    def done(self) -> bool:
+        return self.session.status()["status"] == "DONE"
+
+    def check(self) -> None:
+        """Every candidate index ran, the re-run one included, and only NNI's duplicates (as many as slots the
+        tuner added) ran twice; the pick is the best candidate."""
+        from analysis import read_experiment
+
+        df = read_experiment(self.session.folder)
+        events = Journal(self.session.folder / "checkpoint", "MultiTrialTuner").load()
+        assert sum(isinstance(event, Resume) for event in events) == 1
+        added = sum(event.slots for event in events if isinstance(event, Wasted))
+        shown = df[["trial_id", "status", "role", "candidate_index", "error"]]
+        with sqlite3.connect(self.session.folder / "db" / "nni.sqlite") as db:  # the profile's last revision
+            profile = db.execute("SELECT params FROM ExperimentProfile ORDER BY revision DESC LIMIT 1").fetchone()
+        assert json.loads(profile[0])["maxTrialNumber"] == 4 + added
+        assert list(df.status) == ["SUCCEEDED"] * (4 + added), (added, shown)
+        candidates = df[df.role == "candidate"]
+        assert sorted(set(candidates.candidate_index.astype(int))) == [0, 1, 2] and len(candidates) == 3 + added
+        assert sorted(df.role) == ["candidate"] * (3 + added) + ["searched"]
+        searched = df[df.role == "searched"].iloc[0]
+        best = candidates[candidates.final_acc == candidates.final_acc.max()]
+        assert searched.genotype in set(best.genotype) and searched.source_trial in set(best.trial_id), shown

@@ -233,3 +233,16 @@ def test_every_keyword_of_a_one_shot_strategy_is_a_recorded_setting() -> None:
         if cls.extra_repr is OneShotStrategy.extra_repr:  # StacNAS words its own (one-level vs bilevel)
             assert all(f"{n}=" in repr(strategy) for n in cls.repr_names), name
     assert not missing, f"constructor keywords that are not recorded settings: {missing}"
+
+
+def test_no_test_file_imports_another() -> None:
+    """Helpers shared by several test files live in support modules (tests/support.py, tests/nnictl_session.py,
+    tests/simulated_manager.py, conftest), so each test file runs alone and moving a test never breaks another."""
+    offenders = []
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            offenders += [f"{path.relative_to(REPO)}: {name}" for name in names
+                          if name.rpartition(".")[2].startswith("test_") and name.startswith("tests")]
+    assert not offenders, offenders

@@ -11,23 +11,17 @@ from nni import NoMoreTrialError
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.tuners.benchmark import BenchmarkTuner
 from nni_nas_bench.tuners.random_baseline import RandomBaselineTuner
-from search_spaces import create_space
 from tests import simulated_manager
 from tests.simulated_manager import Done
+from tests.support import found_genotype
 
-SPACE = create_space("darts")
 TINY_SEARCH = {"order": 1, "epochs": 1, "channels": 4, "layers": 3}
-
-
-def _found(seed: int) -> str:
-    """The genotype a fake search with this seed 'finds'."""
-    return SPACE.sample(1000 + seed).to_text()
 
 
 def simulate(tuner: BenchmarkTuner, *, concurrency: int, failing_seeds: tuple[int, ...] = (), seed: int = 0,
              misattribute: bool = False, order: str = "metric") -> Done:
     """Drive ``tuner`` through the simulated NNI manager (tests/simulated_manager.py); searches with a seed
-    in ``failing_seeds`` fail, every other search 'finds' :func:`_found` of its seed."""
+    in ``failing_seeds`` fail, every other search 'finds' :func:`found_genotype` of its seed."""
 
     def ok(params: dict[str, Any]) -> bool:
         return not params.get("search_failed") and not (
@@ -36,7 +30,7 @@ def simulate(tuner: BenchmarkTuner, *, concurrency: int, failing_seeds: tuple[in
     def metrics(params: dict[str, Any], _: bool) -> dict[str, Any]:
         found = {"default": 50.0, "role": params["role"]}
         if params["role"] == "search":
-            found.update(genotype=_found(params["search_seed"]), search_seed=params["search_seed"])
+            found.update(genotype=found_genotype(params["search_seed"]), search_seed=params["search_seed"])
         return found
 
     return simulated_manager.simulate(tuner, concurrency=concurrency, ok=ok, metrics=metrics, seed=seed,
@@ -59,7 +53,7 @@ def _check(done: list[tuple[int, dict[str, Any], bool]], num_searches: int, fail
         if seed in failing:
             assert params["search_failed"] and not ok
         else:
-            assert params["genotype"] == _found(seed) and search_trials[params["source_trial"]] == seed
+            assert params["genotype"] == found_genotype(seed) and search_trials[params["source_trial"]] == seed
 
 
 @pytest.mark.parametrize("concurrency", [1, 2, 4, 9])
@@ -100,10 +94,10 @@ def test_trial_parameters() -> None:
         reference = baseline.trial_parameters(k)
         assert params["genotype"] == reference["genotype"] and params["protocol"] == reference["protocol"]
         assert params["method"] == "random" and params["arch_index"] == k and params["arch_seed"] == 5
-    tuner.receive_trial_result(1, first[1], {"default": 40.0, "genotype": _found(11)}, trial_job_id="abc")
+    tuner.receive_trial_result(1, first[1], {"default": 40.0, "genotype": found_genotype(11)}, trial_job_id="abc")
     searched = tuner.generate_parameters(5)
     assert searched == {"role": "searched", "method": "darts", "dataset": "cifar10", "space": "darts",
-                        "space_args": {}, "search_seed": 11, "genotype": _found(11), "source_trial": "abc",
+                        "space_args": {}, "search_seed": 11, "genotype": found_genotype(11), "source_trial": "abc",
                         "protocol": first[3]["protocol"]}
     assert "#" not in str(searched) and "//" not in str(searched)  # NNI's tuner channel mangles these
 

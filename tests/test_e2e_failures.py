@@ -152,10 +152,10 @@ def test_nnictl_resume_continues_the_interrupted_trial_and_the_tuner(synthetic_r
                                                                      tmp_path: Path) -> None:
     """Stop the experiment while architecture 0 is in epoch 2; resume: it continues after epoch 1 (its
     checkpoint), and the tuner hands out architecture 1, not 0 again (before the fix: 0 twice, 1 never).
-    Beside it, the same for a tabular MultiTrialTuner experiment (tests/test_tuner_resume.py: TabularResume)."""
+    Beside it, the same for a tabular MultiTrialTuner experiment (tests/nnictl_session.py: TabularResume)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.test_tuner_resume import TabularResume
+    from tests.nnictl_session import TabularResume
 
     command = fault_command(synthetic_root, cache_dir, tmp_path, {"arch0": "hang"})
     config = experiment_config("test-resume", command, tmp_path, {"num_archs": 2, "seed": 6}, concurrency=1,

@@ -11,6 +11,7 @@ import pytest
 from analysis import read_experiment
 from analysis.stats import ri_table
 from tests.conftest import REPO, SHARED_DATA
+from tests.support import TINY_MULTI_TRIAL_SEARCH
 
 TABLES = SHARED_DATA / "nas-bench-201"
 pytestmark = [pytest.mark.slow,
@@ -51,16 +52,7 @@ def test_nnictl_tabular_experiment_reaches_the_analysis(nnictl_runner, tmp_path:
     assert list(ri.method) == ["evolution"] and ri.random_n.iloc[0] == 2 and ri.searched_n.iloc[0] == 1
 
 
-# Tiny settings of the other multi-trial methods: 4 candidates each.
-TINY_SEARCH = {
-    "random_search": {"budget": 4},
-    "reinforce": {"budget": 4},
-    "tpe": {"budget": 4},
-    "nsganet": {"budget": 4, "population": 2, "generations": 1, "offspring": 2},
-    "weaknas": {"budget": 4, "initial": 2, "per_iteration": 2, "top_k": 4, "pool_size": 50, "hidden": 16,
-                "layers": 2, "iterations": 5},
-    "zero_cost": {"budget": 4, "batch_size": 8},
-}
+TINY_SEARCH = TINY_MULTI_TRIAL_SEARCH  # tests/support.py: 4 candidates each
 
 
 def test_every_multi_trial_method_runs_under_nnictl(nnictl_runner, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ misattributed trial ends), searched trials that are each search's best, random t
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 import pytest
@@ -16,15 +15,9 @@ from nni_nas_bench.tuners.random_baseline import random_trial_parameters
 from search_spaces import create_space
 from tests import simulated_manager
 from tests.simulated_manager import Done
+from tests.support import synthetic_accuracy
 
 SPACE = create_space("darts")
-
-
-def accuracy(genotype: str) -> float:
-    """A synthetic validation accuracy: share of sep_conv_3x3 ops, plus a tie-breaker of the text."""
-    parsed = SPACE.parse(genotype)
-    ops = [op for op, _ in parsed.normal + parsed.reduce]
-    return 100.0 * ops.count("sep_conv_3x3") / len(ops) + (zlib.crc32(genotype.encode()) % 1000) / 1e4
 
 
 def fails(params: dict[str, Any], failing: set[tuple[int, int]]) -> bool:
@@ -36,7 +29,7 @@ def simulate(tuner: MultiTrialTuner, *, concurrency: int, failing: set[tuple[int
     """Drive ``tuner`` through the simulated NNI manager; candidates in ``failing`` (search seed, index) fail."""
 
     def metrics(params: dict[str, Any], ok: bool) -> dict[str, Any]:
-        return {"default": accuracy(params["genotype"]) if ok else None, "flops": 1.0, "role": params["role"]}
+        return {"default": synthetic_accuracy(params["genotype"]) if ok else None, "flops": 1.0, "role": params["role"]}
 
     return simulated_manager.simulate(tuner, concurrency=concurrency, ok=lambda params: not fails(params, failing),
                                       metrics=metrics, seed=seed, misattribute=misattribute, order=order)
@@ -64,8 +57,8 @@ def _check(done: list[tuple[int, dict[str, Any], bool]], tuner: MultiTrialTuner,
         if not good:
             assert searched[0]["search_failed"]
             continue
-        best = max(accuracy(p["genotype"]) for p in good.values())
-        assert accuracy(searched[0]["genotype"]) == best  # the search's pick is its best candidate
+        best = max(synthetic_accuracy(p["genotype"]) for p in good.values())
+        assert synthetic_accuracy(searched[0]["genotype"]) == best  # the search's pick is its best candidate
         assert good[searched[0]["source_trial"]]["genotype"] == searched[0]["genotype"]
         told = tuner.searches[i].history
         assert len(told) == tuner.budget
@@ -109,7 +102,7 @@ def test_candidates_follow_the_in_process_search() -> None:
     tuner = _tuner(num_searches=1, num_random=0, search_seed=7)
     done = simulate(tuner, concurrency=1)
     reference = create_strategy("evolution", seed=7, budget=6, population=3, sample_size=2).search(
-        SPACE, lambda s: {"default": accuracy(SPACE.to_genotype(s).to_text())})
+        SPACE, lambda s: {"default": synthetic_accuracy(SPACE.to_genotype(s).to_text())})
     assert [p["genotype"] for _, p, _ in done if p["role"] == "candidate"] == [
         SPACE.to_genotype(h["sample"]).to_text() for h in reference.history]
     assert next(p for _, p, _ in done if p["role"] == "searched")["genotype"] == reference.genotype.to_text()

@@ -23,8 +23,7 @@ import pytest
 
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.tuners import BenchmarkTuner, MultiTrialTuner
-from tests.test_benchmark_tuner import _found
-from tests.test_multi_trial_tuner import accuracy
+from tests.support import TINY_MULTI_TRIAL_SEARCH, found_genotype, synthetic_accuracy
 
 Params = dict[str, Any]
 _SCHEMA = """
@@ -128,10 +127,10 @@ class Nni:
         """What the real trials report: their identity and, for searches, the genotype they found."""
         found = {"default": 50.0, "role": params["role"], "search_seed": params.get("search_seed")}
         if params["role"] == "candidate":
-            found.update(default=accuracy(params["genotype"]), candidate_index=params["candidate_index"],
+            found.update(default=synthetic_accuracy(params["genotype"]), candidate_index=params["candidate_index"],
                          flops=float(len(params["genotype"])))
         elif params["role"] == "search":
-            found["genotype"] = _found(params["search_seed"])
+            found["genotype"] = found_genotype(params["search_seed"])
         elif params["role"] == "random":
             found["arch_index"] = params["arch_index"]
         return found
@@ -247,9 +246,7 @@ def test_multi_trial_resume_continues_exactly_as_an_uninterrupted_run(concurrenc
 def test_every_multi_trial_method_resumes_as_it_would_have_gone_on(method: str, checkpoint_env) -> None:
     """Each method's state (populations, predictors, controllers, TPE models, random streams) is rebuilt by
     the replay alone: its proposals after two resumes are the uninterrupted ones."""
-    from tests.test_e2e_tabular import TINY_SEARCH
-
-    search = {**TINY_SEARCH.get(method, {}), "budget": 6}
+    search = {**TINY_MULTI_TRIAL_SEARCH.get(method, {}), "budget": 6}
     if method == "nsganet":
         search.update(population=2, generations=2, offspring=2)
 
@@ -271,7 +268,7 @@ def test_benchmark_resume_serves_every_trial_once(concurrency: int, checkpoint_e
     assert sorted(map(_key, resumed)) == sorted(map(_key, reference))
     assert len(set(map(_key, resumed))) == len(resumed) == 8
     searched = {p["search_seed"]: p for p in resumed if p["role"] == "searched"}
-    assert searched[1]["search_failed"] and searched[0]["genotype"] == _found(0)
+    assert searched[1]["search_failed"] and searched[0]["genotype"] == found_genotype(0)
 
 
 def test_a_rerun_trial_that_fails_after_the_resume_is_counted_from_nni_db(checkpoint_env) -> None:
@@ -382,10 +379,10 @@ def test_a_finished_trial_handed_back_under_another_trials_record_is_still_place
     assert [p["role"] for p in served] == ["search", "search", "search", "random"]
     resumed = _benchmark()
     resumed.load_checkpoint()
-    found = {"role": "search", "search_seed": 0, "genotype": _found(0), "default": 50.0}
+    found = {"role": "search", "search_seed": 0, "genotype": found_genotype(0), "default": 50.0}
     resumed.import_data([{"parameter": served[3], "value": found, "trialJobId": "T0"}])
     searched = resumed.generate_parameters(4)
-    assert searched["role"] == "searched" and searched["genotype"] == _found(0)
+    assert searched["role"] == "searched" and searched["genotype"] == found_genotype(0)
     assert searched["source_trial"] == "T0"
 
 
@@ -430,69 +427,3 @@ def test_without_a_journal_finished_trials_stop_the_experiment_with_the_fix(make
     fresh.import_data([])
     with pytest.raises(ConfigError, match=r"1 finished trials were handed back but no journal"):
         fresh.import_data([{"parameter": {"role": "random"}, "value": {"default": 50.0}}])
-
-
-class TabularResume:
-    """A real experiment for ``nnictl resume`` of MultiTrialTuner: NB201 tabular evolution, two trials at a
-    time, candidate 1 hangs once (tests/hang_trial.py), so ``nnictl stop`` comes while it runs. After ``nnictl
-    resume`` NNI re-runs it, or (as seen in most runs here: #5726) candidate 0 under its record; the tuner
-    replays its journal, serves candidate 1 again in the latter case and raises maxTrialNumber for NNI's
-    duplicate, and hands out the rest. tests/test_e2e_failures.py drives it beside the random baseline's
-    resume (both mostly wait on NNI), so it costs no experiment of its own."""
-
-    def __init__(self, folder: Path) -> None:
-        import sys
-
-        import yaml
-
-        from tests.conftest import REPO, SHARED_DATA
-        from tests.nnictl_session import create
-
-        self.marker = folder / "hang-marker"
-        config = yaml.safe_load((REPO / "experiments" / "nb201" / "evolution.yml").read_text())
-        config["tuner"]["classArgs"].update(num_searches=1, num_random=0,
-                                            search={"budget": 3, "population": 2, "sample_size": 2})
-        config["tuner"]["codeDirectory"] = str(REPO)
-        config.update(experimentName="test-resume-tabular", trialCodeDirectory=str(REPO), trialConcurrency=2,
-                      maxTrialNumber=3 + 1,
-                      trialCommand=f"OMP_NUM_THREADS=1 PYTHONPATH={REPO} NNB_TEST_HANG={self.marker} "
-                                   f"{sys.executable} -m tests.hang_trial --data-root {SHARED_DATA}")
-        out, session = create(config, folder / "submitter")
-        assert out.returncode == 0 and session is not None, out.stdout + out.stderr
-        self.session = session
-
-    @staticmethod
-    def available() -> bool:
-        from tests.conftest import SHARED_DATA
-
-        return (SHARED_DATA / "nas-bench-201").is_dir()
-
-    def hanging(self) -> bool:
-        """Candidate 1 runs (and hangs), candidate 0 ended: the moment to stop."""
-        from tests.nnictl_session import ENDED
-
-        return self.marker.exists() and any(t["status"] in ENDED for t in self.session.trials())
-
-    def done(self) -> bool:
-        return self.session.status()["status"] == "DONE"
-
-    def check(self) -> None:
-        """Every candidate index ran, the re-run one included, and only NNI's duplicates (as many as slots the
-        tuner added) ran twice; the pick is the best candidate."""
-        from analysis import read_experiment
-
-        df = read_experiment(self.session.folder)
-        journal = (self.session.folder / "checkpoint" / "MultiTrialTuner.journal.jsonl").read_text().splitlines()
-        assert sum('"resume"' in line for line in journal) == 1
-        added = sum(json.loads(line)["wasted"] for line in journal if line.startswith('{"wasted"'))
-        shown = df[["trial_id", "status", "role", "candidate_index", "error"]]
-        with sqlite3.connect(self.session.folder / "db" / "nni.sqlite") as db:  # the profile's last revision
-            profile = db.execute("SELECT params FROM ExperimentProfile ORDER BY revision DESC LIMIT 1").fetchone()
-        assert json.loads(profile[0])["maxTrialNumber"] == 4 + added
-        assert list(df.status) == ["SUCCEEDED"] * (4 + added), (added, shown)
-        candidates = df[df.role == "candidate"]
-        assert sorted(set(candidates.candidate_index.astype(int))) == [0, 1, 2] and len(candidates) == 3 + added
-        assert sorted(df.role) == ["candidate"] * (3 + added) + ["searched"]
-        searched = df[df.role == "searched"].iloc[0]
-        best = candidates[candidates.final_acc == candidates.final_acc.max()]
-        assert searched.genotype in set(best.genotype) and searched.source_trial in set(best.trial_id), shown
