@@ -471,8 +471,13 @@ class DartsStrategy(OneShotStrategy):
             for a, g in zip(alphas, grads):
                 a.grad = g
             a_opt.step()
-        # w step on the training batch (α frozen: its gradient would be computed for nothing)
-        x, y = train_batch
+        return self.w_step(net, weights, alphas, train_batch, w_opt, criterion)
+
+    def w_step(self, net: Any, weights: dict[str, torch.Tensor], alphas: Sequence[torch.Tensor], batch: Batch,
+               w_opt: torch.optim.Optimizer, criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step of the weights on ``batch`` with α frozen (its gradient from the training loss would be
+        computed for nothing), gradients clipped to ``grad_clip``; returns (logits, loss)."""
+        x, y = batch
         for a in alphas:
             a.requires_grad_(False)
         try:

@@ -121,21 +121,8 @@ class GdasStrategy(DartsStrategy):
         """One GDAS iteration: the w step on ``train_batch``, THEN the α step on ``valid_batch`` (skipped when
         None), each forward with its own Gumbel sample (AutoDL's ``search_func``: the weights are updated
         first, the α gradient is taken at the updated weights; DARTS's step is the other way round)."""
-        x, y = train_batch
         alphas = net.arch_parameters()
-        for a in alphas:  # α gets no gradient from the training loss (its own step follows)
-            a.requires_grad_(False)
-        try:
-            logits = net(x)
-            loss = criterion(logits, y)
-            w_opt.zero_grad(set_to_none=True)
-            loss.backward()
-        finally:
-            for a in alphas:
-                a.requires_grad_(True)
-        if self.grad_clip > 0:
-            nn.utils.clip_grad_norm_(weights.values(), self.grad_clip)
-        w_opt.step()
+        logits, loss = self.w_step(net, weights, alphas, train_batch, w_opt, criterion)  # α's own step follows
         if valid_batch is not None:
             grads = self.alpha_gradient(net, weights, train_batch, valid_batch, lr, w_opt, criterion)
             for a, g in zip(alphas, grads):
