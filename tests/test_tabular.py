@@ -150,3 +150,40 @@ def test_workers_pin_blas_and_openmp_to_one_thread() -> None:
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
     finally:
         unpin_threads()
+
+
+def test_parsed_tables_are_cached_keyed_by_their_csv_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tabular trial is a new process per lookup: the parsed table comes from an .npz cache (identical arrays),
+    a changed CSV is parsed again, a damaged cache file is replaced, an unwritable cache folder costs a parse."""
+    import os
+    import shutil
+
+    from nni_nas_bench.tabular import table as tables
+
+    folder = tmp_path / "nas-bench-201"
+    folder.mkdir()
+    for name in (tables.DATASETS["cifar100"][0], tables.SEED_FILE):
+        shutil.copy(TABLES / name, folder / name)
+    monkeypatch.setenv("NNB_CACHE_DIR", str(tmp_path / "cache"))
+    parses = []
+    parse = tables._parse_csv
+    monkeypatch.setattr(tables, "_parse_csv", lambda *a: parses.append(a) or parse(*a))
+
+    first = tables._load_csv(folder, "cifar100")
+    cached = tables._load_csv(folder, "cifar100")
+    assert len(parses) == 1 and len(list((tmp_path / "cache" / "nb201").glob("*.npz"))) == 1
+    for name in (*tables._NPZ_FIELDS, "code_to_index"):
+        a, b = getattr(first, name), getattr(cached, name)
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name
+    assert cached.arch_str.dtype == object and cached.index_of(RESNET_CELL) == first.index_of(RESNET_CELL)
+
+    stat = (folder / tables.SEED_FILE).stat()
+    os.utime(folder / tables.SEED_FILE, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a changed file
+    tables._load_csv(folder, "cifar100")
+    assert len(parses) == 2
+    for npz in (tmp_path / "cache" / "nb201").glob("*.npz"):
+        npz.write_bytes(b"damaged")
+    assert tables._load_csv(folder, "cifar100").index_of(RESNET_CELL) == first.index_of(RESNET_CELL)
+    assert len(parses) == 3
+    monkeypatch.setenv("NNB_CACHE_DIR", str(folder / tables.SEED_FILE / "not-a-folder"))
+    assert tables._load_csv(folder, "cifar100").index_of(RESNET_CELL) == first.index_of(RESNET_CELL)

@@ -22,7 +22,7 @@ from typing import Any
 # name -> submodule. Loaded on first use (PEP 562): ``data.lookup`` and ``data._seeding`` serve torch-free
 # processes (NNI's tuner, a NAS-Bench-201 table lookup), which must not pay for torch and torchvision.
 _EXPORTS = {
-    "CACHE_ENV": "cache",
+    "CACHE_ENV": "lookup",
     "CIFAR10_CLASSES": "registry",
     "CIFAR_MEAN": "registry",
     "CIFAR_STD": "registry",
@@ -40,7 +40,7 @@ _EXPORTS = {
     "PHASES": "splits",
     "Split": "splits",
     "TensorSplit": "splits",
-    "default_cache_dir": "cache",
+    "default_cache_dir": "lookup",
     "default_data_root": "lookup",
     "eval_transform": "folder",
     "get_dataset_info": "registry",

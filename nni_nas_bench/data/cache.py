@@ -18,18 +18,11 @@ from typing import Any
 
 import torch
 
+from nni_nas_bench.data.lookup import CACHE_ENV, default_cache_dir
 from nni_nas_bench.errors import NasBenchError
-
-CACHE_ENV = "NNB_CACHE_DIR"
 
 # Bumped whenever the decoding changes, so tensors cached by an older version are not reused.
 CACHE_FORMAT = 1
-
-
-def default_cache_dir() -> Path:
-    """``$NNB_CACHE_DIR`` if set, else ``~/.cache/nni_nas_bench``: outside the repository and the data."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "nni_nas_bench"
 
 
 def resolve_cache_dir(cache_dir: str | Path | None) -> Path:

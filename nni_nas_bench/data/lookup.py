@@ -15,6 +15,14 @@ from nni_nas_bench.data.registry import DatasetInfo
 from nni_nas_bench.errors import DatasetNotFoundError
 
 DATA_ROOT_ENV = "NNB_DATA_ROOT"
+CACHE_ENV = "NNB_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$NNB_CACHE_DIR`` if set, else ``~/.cache/nni_nas_bench``: outside the repository and the data (here,
+    not in ``cache``, so that torch-free readers such as the NB201 table find it without importing torch)."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "nni_nas_bench"
 
 
 def default_data_root() -> Path:

@@ -23,6 +23,12 @@ seconds, and it reuses the ``cifar10-valid`` seed deviations (the only CIFAR-10 
 Sources: ``source="csv"`` (default) reads the files above; ``source="nni"`` reads NNI's own converted
 NB201 database (``nni.nas.benchmark.nasbench201``, needs ``peewee<4`` and the downloaded DB) and takes
 the NB201 index order from the CSV's ``arch str`` column when it is present (else the base-5 code).
+
+Parsed CSV tables are kept as ``.npz`` files in the cache folder (``$NNB_CACHE_DIR``, default
+``~/.cache/nni_nas_bench``), keyed by the CSV files' path, size and modification time: a tabular trial
+is one table lookup, and parsing 7 MB of CSV with pandas was most of its CPU time (each of an
+experiment's hundreds of trials is a new process). A changed CSV gets a new key; an unwritable cache
+folder only costs the parse.
 """
 
 from __future__ import annotations
@@ -93,11 +99,15 @@ class NB201Table:
     seed_dev: np.ndarray                 # (n, max seeds) deviation of each seed from its cell's mean, NaN padded
     seed_count: np.ndarray               # seeds per cell
     source: str = "csv"
+    # The base-5 code of each index; computed from ``arch_str`` unless given (the ``.npz`` cache keeps it:
+    # parsing 15,625 cell strings was most of a cached load).
+    index_to_code: np.ndarray | None = None
     code_to_index: np.ndarray = field(init=False)
-    index_to_code: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        codes = np.array([NB201Arch.from_text(s).code for s in self.arch_str], dtype=np.int64)
+        codes = self.index_to_code
+        if codes is None:
+            codes = np.array([NB201Arch.from_text(s).code for s in self.arch_str], dtype=np.int64)
         if len(codes) != NUM_ARCHS or len(np.unique(codes)) != NUM_ARCHS:
             raise ConfigError(f"the {self.dataset} table has {len(codes)} rows / {len(np.unique(codes))} distinct "
                               f"cells; NAS-Bench-201 has {NUM_ARCHS}: the file is incomplete or not NB201's")
@@ -172,7 +182,62 @@ def _read_seeds(folder: Path, dataset: str) -> tuple[np.ndarray, np.ndarray, np.
             per_cell["size mb"].to_numpy(float))
 
 
+_NPZ_FORMAT = 2  # bump when the cached arrays change meaning
+_NPZ_FIELDS = ("arch_str", "test", "valid", "seconds", "params_m", "seed_dev", "seed_count", "index_to_code")
+
+
 def _load_csv(folder: Path, dataset: str) -> NB201Table:
+    """The CSV table of ``dataset``: from its ``.npz`` cache when the CSVs are unchanged, else parsed (and cached)."""
+    file, _, _ = DATASETS[dataset]
+    sources = [_require(folder / file), _require(folder / SEED_FILE)]
+    cache = _npz_path(dataset, sources)
+    if cache is not None and cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as arrays:
+                values = {name: arrays[name] for name in _NPZ_FIELDS}
+            valid = values["valid"] if values["valid"].size else None
+            return NB201Table(dataset, values["arch_str"].astype(object), values["test"], valid, values["seconds"],
+                              values["params_m"], values["seed_dev"], values["seed_count"], source="csv",
+                              index_to_code=values["index_to_code"])
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache file: parse the CSVs again and rewrite it
+    table = _parse_csv(folder, dataset)
+    if cache is not None:
+        _write_npz(cache, table)
+    return table
+
+
+def _npz_path(dataset: str, sources: list[Path]) -> Path | None:
+    """Where the parsed table of ``dataset`` is cached, keyed by its source files (None: no cache folder)."""
+    import hashlib
+
+    from nni_nas_bench.data.lookup import default_cache_dir
+
+    key = [str(_NPZ_FORMAT), dataset]
+    for path in sources:
+        stat = path.stat()
+        key += [str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns)]
+    digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:16]
+    return default_cache_dir() / "nb201" / f"{dataset}-{digest}.npz"
+
+
+def _write_npz(path: Path, table: NB201Table) -> None:
+    """Write the cache atomically (concurrent trials may race: each writes its own file, the last rename wins);
+    a folder that cannot be written is skipped."""
+    arrays = {name: getattr(table, name) for name in _NPZ_FIELDS}
+    arrays["arch_str"] = np.asarray(table.arch_str, dtype=str)
+    arrays["valid"] = np.empty(0) if table.valid is None else table.valid
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _parse_csv(folder: Path, dataset: str) -> NB201Table:
     import pandas as pd
 
     file, _, _ = DATASETS[dataset]
