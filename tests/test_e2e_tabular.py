@@ -19,11 +19,15 @@ pytestmark = [pytest.mark.slow,
 
 
 def test_nnictl_tabular_experiment_reaches_the_analysis(nnictl_runner, tmp_path: Path) -> None:
+    """The README's CPU first run (experiments/nb201/first_run.yml, budget cut to 4 lookups) through nnictl,
+    the reader and `nas-bench report`, as a newcomer runs it."""
+    import subprocess
+
     import yaml
 
     from nni_nas_bench.tabular import load_table
 
-    config = yaml.safe_load((REPO / "experiments" / "nb201" / "evolution.yml").read_text())
+    config = yaml.safe_load((REPO / "experiments" / "nb201" / "first_run.yml").read_text())
     args = config["tuner"]["classArgs"]
     args.update(num_searches=1, num_random=2, search={"budget": 4, "population": 2, "sample_size": 2})
     config.update(
@@ -50,6 +54,14 @@ def test_nnictl_tabular_experiment_reaches_the_analysis(nnictl_runner, tmp_path:
         assert row.final_acc == pytest.approx(table.test[table.index_of(row.genotype)])
     ri = ri_table(df, n_boot=0)
     assert list(ri.method) == ["evolution"] and ri.random_n.iloc[0] == 2 and ri.searched_n.iloc[0] == 1
+
+    out = tmp_path / "report"
+    run = subprocess.run([sys.executable, "-m", "nni_nas_bench.cli", "report", str(experiment), "--out", str(out),
+                          "--bootstrap", "200"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    rows = (out / "ri_table.csv").read_text().splitlines()
+    assert len(rows) == 2 and ",evolution," in rows[1], rows
+    assert "evolution" in (out / "report.md").read_text()
 
 
 TINY_SEARCH = TINY_MULTI_TRIAL_SEARCH  # tests/support.py: 4 candidates each
