@@ -44,6 +44,7 @@ def main() -> None:
 
     from analysis import read_experiment
     from analysis.stats import ri_table
+    from nni_nas_bench.provenance import code_version
 
     config_path = (REPO / args.config).resolve()
     config = yaml.safe_load(config_path.read_text())
@@ -90,7 +91,8 @@ def main() -> None:
         "trials": len(df), "succeeded": int((df.status == "SUCCEEDED").sum()),
         "experiment_seconds": round(experiment_seconds, 1), "report_seconds": round(report_seconds, 1),
         "total_seconds": round(experiment_seconds + report_seconds, 1),
-        "ri": ri, "date": time.strftime("%Y-%m-%d"),
+        "ri": ri, "date": time.strftime("%Y-%m-%d"), "code_version": code_version(),
+        "tuner_class_args": config["tuner"]["classArgs"], "trial_concurrency": config["trialConcurrency"],
     }
     text = json.dumps(result, indent=1, default=str)
     print(text)
