@@ -143,14 +143,15 @@ def bootstrap_ri(searched: Sequence[float] | np.ndarray, random: Sequence[float]
     second-order accurate where the percentile interval is first-order, which matters for the skewed RI of
     8-run samples); ``'percentile'`` is the ``(1 - ci) / 2`` and ``(1 + ci) / 2`` quantiles of the resampled
     RIs. BCa needs variation to estimate its acceleration: when neither sample varies, or one has a single
-    run, the percentile interval is returned (a point for constant data). Seeded: the same inputs give the
-    same interval.
+    run, the percentile interval is returned (a point for constant data). Seeded, and each sample is sorted
+    first: the same runs give the same interval whatever order the trial DB lists them in (concurrent
+    trials finish in a different order from one run of an experiment to the next).
     """
     if not 0 < ci < 1:
         raise ConfigError(f"ci must be in (0, 1), got {ci}")
     if method not in INTERVALS:
         raise ConfigError(f"interval method must be one of {INTERVALS}, got {method!r}")
-    s, r = np.asarray(searched, dtype=float), np.asarray(random, dtype=float)
+    s, r = np.sort(np.asarray(searched, dtype=float)), np.sort(np.asarray(random, dtype=float))
     if s.size == 0 or r.size == 0:
         return float("nan"), float("nan")
     degenerate = min(s.size, r.size) < 2 or (np.ptp(s) == 0 and np.ptp(r) == 0)

@@ -239,10 +239,16 @@ def test_bca_is_scipys_two_sample_bca_seeded() -> None:
 
     searched, random = np.array([97.0, 97.4, 98.9, 97.1, 99.6]), np.array([95.0, 96.1, 95.4, 97.9, 95.2, 96.0])
     ours = stats.bootstrap_ri(searched, random, n_boot=5000, seed=11)
-    theirs = bootstrap((searched, random), lambda s, r, axis=-1: 100 * (s.mean(axis) - r.mean(axis)) / r.mean(axis),
+    # The wrapper sorts each sample first (the interval must not depend on the order a trial DB lists runs in).
+    theirs = bootstrap((np.sort(searched), np.sort(random)),
+                       lambda s, r, axis=-1: 100 * (s.mean(axis) - r.mean(axis)) / r.mean(axis),
                        n_resamples=5000, method="BCa", vectorized=True, rng=np.random.default_rng(11))
     assert ours == pytest.approx(tuple(theirs.confidence_interval), rel=1e-12)
     assert ours == stats.bootstrap_ri(searched, random, n_boot=5000, seed=11)
+    assert ours == stats.bootstrap_ri(searched[::-1], np.roll(random, 2), n_boot=5000, seed=11)
+    for method in ("BCa", "percentile"):  # same runs in another order: the same interval
+        assert stats.bootstrap_ri(searched, random, seed=3, method=method) == stats.bootstrap_ri(
+            searched[[2, 0, 4, 1, 3]], random[::-1], seed=3, method=method)
     assert ours != stats.bootstrap_ri(searched, random, n_boot=5000, seed=11, method="percentile")
     with pytest.raises(ConfigError, match="interval method must be one of"):
         stats.bootstrap_ri(searched, random, method="bca")
