@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from nni_nas_bench.contract import Role
+from nni_nas_bench.contract import Role, arch_id
 from nni_nas_bench.errors import ConfigError
 
 METRICS = {"final": "final_acc", "best": "best_acc"}
@@ -459,18 +459,17 @@ def architecture_table(df: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
     tables): its dataset, method, role, protocol, a short stable id, the seeds it was trained with and the
     accuracy over them, and the full genotype. Sorted by dataset, role, then accuracy (best first).
 
-    ``arch_id`` is the first 8 hex digits of the SHA-1 of :func:`architecture_key`, so the same architecture
-    has the same id in every report and table.
+    ``arch_id`` is :func:`nni_nas_bench.contract.arch_id` of space, settings and genotype: the id every trial
+    reports to NNI (the web UI's ``arch_id`` column), the same in every report and table.
     """
-    import hashlib
-
     data = usable(df, metric)
     data = data[data["role"].isin([Role.SEARCHED, Role.RANDOM]) & data["genotype"].notna()]
     if "study" in data:
         data = data[data["study"].isna()]
     if data.empty:
         return pd.DataFrame(columns=ARCHITECTURE_COLUMNS)
-    data = data.assign(arch_id=architecture_key(data).map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:8]),
+    ids = [arch_id(*row) for row in zip(*(data[k].astype(str) for k in ("space", "space_args", "genotype")))]
+    data = data.assign(arch_id=ids,
                        protocol=data["protocol_name"].fillna("-"))
     keys = ["dataset", "method", "role", "protocol", "arch_id"]
     seeds = data["train_seed"].map(lambda v: "" if pd.isna(v) else str(int(v)))

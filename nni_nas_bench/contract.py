@@ -11,6 +11,7 @@ written down, once:
   a trial is, which every trial copies into its metrics (:func:`identity`), because NNI 3.0 may record
   another trial's parameters for a trial when several run at once (upstream #5726);
 - :func:`trial_key`: which trial of one serving tuner a parameter (or metric) dict is;
+- :func:`arch_id` / :func:`with_arch_id`: the short architecture id every trial reports beside its genotype;
 - the parameter line: :func:`parameters_line` writes the first line of a trial's log,
   :func:`read_parameters` reads it back for a trial that never reported metrics.
 
@@ -19,6 +20,7 @@ Standard library only: a tuner imports this before it connects to NNI, within NN
 
 from __future__ import annotations
 
+import hashlib
 import json
 from enum import Enum
 from pathlib import Path
@@ -83,6 +85,26 @@ def trial_key(params: Any) -> str | None:
     if not isinstance(params, dict) or not isinstance(params.get("role"), str):
         return None
     return "/".join(str(params.get(name)) for name in KEY)
+
+
+def arch_id(space: Any, space_args: str, genotype: str) -> str:
+    """A short id of an architecture: the first 8 hex digits of the SHA-1 of ``space|space_args|genotype``
+    (``space_args`` the JSON text with sorted keys a trial reports).
+
+    Every trial reports it (metric key ``arch_id``) beside the full genotype, because a DARTS genotype is
+    ~400 characters: NNI's web UI shows it as a column a researcher can read at a glance ("Add/Remove
+    columns" -> ``arch_id``), and the report's architecture table (:func:`analysis.stats.architecture_table`)
+    gives the same id, so the same architecture has one id in every experiment, role, protocol and seed
+    (the tricks study trains one architecture under ten protocols: one id). The space and its settings
+    are part of it: the same genotype text in a 5-cell and a 20-cell network are two architectures.
+    """
+    return hashlib.sha1(f"{space}|{space_args}|{genotype}".encode()).hexdigest()[:8]
+
+
+def with_arch_id(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` (a trial's FINAL dict: ``space``, ``space_args`` text, ``genotype``) with its ``arch_id``,
+    computed from the values it reports, which are what the analysis reads back."""
+    return {**metrics, "arch_id": arch_id(metrics.get("space"), metrics.get("space_args", "{}"), metrics["genotype"])}
 
 
 # ------------------------------------------------------------------------------------ parameter line

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from nni_nas_bench.contract import Role, identity
+from nni_nas_bench.contract import Role, identity, with_arch_id
 from nni_nas_bench.errors import ConfigError, mapping_arg
 from nni_nas_bench.provenance import code_version
 
@@ -55,7 +55,7 @@ def run_search(params: dict[str, Any], *, data_root: str | Path, device: str = "
     log(f"search trial: {params['method']} seed {params['search_seed']} on {info.name}, {space}")
     result = strategy.search(space, data_root=data_root, dataset=info.name, device=device, output_dir=output_dir,
                              log=log, report_epoch=report_epoch)
-    return {
+    return with_arch_id({
         **identity(params),
         "role": Role.SEARCH.value,
         "default": result.valid_acc,
@@ -67,4 +67,4 @@ def run_search(params: dict[str, Any], *, data_root: str | Path, device: str = "
         "search": json.dumps(strategy.settings, sort_keys=True),
         "space_args": json.dumps(space.settings, sort_keys=True),
         "code_version": code_version(),
-    }
+    })

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from nni_nas_bench.contract import Role, identity, parameters_line
+from nni_nas_bench.contract import Role, identity, parameters_line, with_arch_id
 from nni_nas_bench.errors import ConfigError, NasBenchError, OneLineArgumentParser, TrialFailedError
 from nni_nas_bench.provenance import code_version
 
@@ -72,7 +72,7 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
         store = CheckpointStore(checkpoint_root, checkpoint_key(params, experiment_id))
     metrics = train(model, train_loader, eval_loader, protocol, image_size=info.image_size, device=device_,
                     report=report_epoch, checkpoint=store, log=log)
-    return {
+    return with_arch_id({
         **metrics, **identity(params), **hardware,
         "genotype": genotype.to_text(),
         "train_seed": protocol.seed,
@@ -81,7 +81,7 @@ def run_trial(params: dict[str, Any], *, data_root: str | Path, device: str = "a
         "protocol": json.dumps(protocol.to_dict(), sort_keys=True),
         "space_args": json.dumps(space.settings, sort_keys=True),
         "code_version": code_version(),
-    }
+    })
 
 
 def missing_data_root_message(data_root: Path, from_flag: bool) -> str:

@@ -208,7 +208,9 @@ def score_candidate(params: dict[str, Any], *, data_root: Any, device: str = "au
     from the protocol's seed; the batch is :func:`proxy_batch` of the same seed. The metrics' ``default`` is the
     score (what the strategy ranks by); a NaN score fails the trial with the reason (a failed candidate).
     """
-    from nni_nas_bench.contract import identity
+    import json
+
+    from nni_nas_bench.contract import identity, with_arch_id
     from nni_nas_bench.errors import TrialFailedError, mapping_arg
     from nni_nas_bench.provenance import code_version
     from nni_nas_bench.training.trainer import resolve_device
@@ -226,9 +228,11 @@ def score_candidate(params: dict[str, Any], *, data_root: Any, device: str = "au
     if not math.isfinite(value):
         raise TrialFailedError(f"the {proxy} score of this network is {value} (a degenerate network for this "
                                "proxy): the candidate counts as failed")
-    return {"default": value, proxy: value, "zero_cost_proxy": proxy, "zero_cost_batch_size": batch_size,
-            **identity(params), "genotype": genotype.to_text(), "train_seed": protocol.seed,
-            "protocol_name": protocol.name, "code_version": code_version()}
+    return with_arch_id({
+        "default": value, proxy: value, "zero_cost_proxy": proxy, "zero_cost_batch_size": batch_size,
+        **identity(params), "genotype": genotype.to_text(), "train_seed": protocol.seed,
+        "protocol_name": protocol.name, "space_args": json.dumps(network.space.settings, sort_keys=True),
+        "code_version": code_version()})
 
 
 class ProxyEvaluator:

@@ -75,3 +75,21 @@ def test_tuner_parameters_use_known_keys_and_roles() -> None:
     for params in served:
         assert type(params["role"]) is str  # plain text: NNI serializes parameters with json_tricks
         assert set(params) <= set(TrialParams.__annotations__), set(params) - set(TrialParams.__annotations__)
+
+
+def test_a_trial_s_arch_id_is_the_report_s() -> None:
+    """The ``arch_id`` a trial reports (NNI's web UI column) is the report's: same space, settings and genotype,
+    same id; another genotype or other space settings, another id."""
+    import pandas as pd
+
+    from analysis.stats import architecture_table
+    from nni_nas_bench.contract import arch_id, with_arch_id
+
+    metrics = with_arch_id({"space": "darts", "space_args": '{"op_set": "darts"}', "genotype": "G1", "default": 1.0})
+    assert metrics["arch_id"] == arch_id("darts", '{"op_set": "darts"}', "G1")
+    assert len(metrics["arch_id"]) == 8 and int(metrics["arch_id"], 16) >= 0
+    assert arch_id("darts", '{"op_set": "poor"}', "G1") != metrics["arch_id"]
+    assert arch_id("darts", '{"op_set": "darts"}', "G2") != metrics["arch_id"]
+    rows = pd.DataFrame([{**metrics, "dataset": "cifar10", "method": "random", "role": "random", "protocol_name": "p",
+                          "train_seed": 0, "final_acc": 50.0, "status": "SUCCEEDED", "complete": True}])
+    assert architecture_table(rows, metric="final")["arch_id"].tolist() == [metrics["arch_id"]]

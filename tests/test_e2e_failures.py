@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import urllib.error
 from pathlib import Path
@@ -21,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from analysis import read_experiments
+from nni_nas_bench.contract import arch_id
 from tests.conftest import REPO
 from tests.nnictl_session import ENDED, Session, create
+from tests.webui_screenshot import trial_list_screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -53,20 +54,6 @@ def trial_stdout(session: Session, trial_id: str) -> str:
     """What the trial printed: NNI's local service moves a trial's prints to trial.log once it imports nni."""
     files = ("trial.stdout", "trial.log")
     return "\n".join(p.read_text() for f in files for p in session.folder.glob(f"environments/*/trials/{trial_id}/{f}"))
-
-
-def screenshot(url: str, path: Path) -> bytes:
-    """A headless Chromium screenshot of ``url`` (the web UI is a JS app: give it virtual time to render)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium not installed (apt-get install chromium; .ci/run does)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                          "--window-size=1600,1000", "--virtual-time-budget=8000", f"--screenshot={path}", url],
-                         capture_output=True, text=True, timeout=120)
-    assert path.is_file(), out.stderr[-2000:]
-    return path.read_bytes()
 
 
 VARIANTS = [
@@ -121,7 +108,11 @@ def test_failed_trials_are_recorded_and_a_killed_trial_resumes(synthetic_root: P
         assert 0 <= finals[0]["default"] <= 100 and finals[0]["epochs"] == 2
         curve = [json.loads(json.loads(m["data"])) for m in metrics if m["type"] == "PERIODICAL"]
         assert {c["epoch"] for c in curve} >= {1, 2}
-        png = screenshot(f"{session.url}/detail", ARTIFACTS / "webui-trials.png")
+        # The trial list as the README's "Add/Remove columns" step leaves it: role, variant, arch_id beside NNI's.
+        assert finals[0]["arch_id"] == arch_id("darts", finals[0]["space_args"], finals[0]["genotype"])
+        if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+            pytest.skip("chromium not installed (apt-get install chromium; .ci/run does)")
+        png = trial_list_screenshot(f"{session.url}/detail", session.id, ARTIFACTS / "webui-trials.png")
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000, len(png)
     finally:
         session.stop()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nni_nas_bench.contract import arch_id
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.strategies import create_strategy, list_strategies
 from nni_nas_bench.strategies.single_path import RESULT_FILE, SuperKernelMBConv, indicator
@@ -155,6 +156,7 @@ def test_search_trial_reports_latency(space: object, synthetic_root: Path, cache
     metrics = run_search(params, data_root=synthetic_root, device="cpu", log=lambda _: None)
     arch = space.parse(metrics["genotype"])
     assert metrics["latency_ms"] == pytest.approx(space.latency_ms(arch))
+    assert metrics["arch_id"] == arch_id("mobilenet_sp", metrics["space_args"], metrics["genotype"])
 
 
 def test_benchmark_tuner_rejects_a_space_single_path_cannot_search() -> None:

@@ -6,12 +6,12 @@ Everything runs against the real tables in ../shared/data/nas-bench-201 (skipped
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from nni_nas_bench.contract import arch_id
 from nni_nas_bench.errors import ConfigError
 from search_spaces.nb201_arch import RESNET_CELL
 from tests.conftest import SHARED_DATA
@@ -35,7 +35,8 @@ def test_every_contract_method_is_a_registered_multi_trial_strategy() -> None:
 
 
 @pytest.mark.parametrize("method", _methods())
-def test_each_strategy_runs_200_queries_in_seconds(method: str) -> None:
+def test_each_strategy_runs_200_queries_and_picks_a_good_queried_cell(method: str) -> None:
+    """Speed is measured by benchmarks/tabular.py, never timed here (issue 18)."""
     from nni_nas_bench.strategies import create_strategy
     from nni_nas_bench.tabular import TabularEvaluator
     from search_spaces import create_space
@@ -43,11 +44,8 @@ def test_each_strategy_runs_200_queries_in_seconds(method: str) -> None:
     evaluator = TabularEvaluator("cifar100", root=SHARED_DATA, seed=1)
     space = create_space("nb201")
     strategy = create_strategy(method, seed=1, budget=200, **FAST_SETTINGS.get(method, {}))
-    tic = time.process_time()  # CPU seconds of this process (all its threads): not moved by other processes' load
     result = strategy.search(space, evaluator)
-    seconds = time.process_time() - tic
     assert evaluator.queries == result.num_queries == 200
-    assert seconds < 5.0, f"{method}: {seconds:.1f} CPU s for 200 queries"
     # the final pick is a queried cell, and it is far better than the space's mean (61.4 on CIFAR-100)
     assert result.genotype.to_text() in {space.to_genotype(h["sample"]).to_text() for h in result.history}
     assert result.best_metrics["test_acc"] > 66.0
@@ -100,6 +98,7 @@ def test_tabular_trial_roles_and_clear_errors() -> None:
     searched = run_tabular_trial({**base, "role": "searched"}, data_root=SHARED_DATA)
     assert searched["default"] == searched["test_acc"] == pytest.approx(90.68, abs=0.01)  # cifar10-valid test
     assert json.loads(searched["protocol"])["metric"] == "test" and searched["train_seconds"] > 0
+    assert searched["arch_id"] == candidate["arch_id"] == arch_id("nb201", "{}", RESNET_CELL.to_text())
     with pytest.raises(ConfigError, match="space must be 'nb201'"):
         run_tabular_trial({**base, "space": "darts"}, data_root=SHARED_DATA)
     with pytest.raises(ConfigError, match="unknown tabular settings"):

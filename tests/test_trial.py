@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nni_nas_bench.contract import arch_id
 from nni_nas_bench.errors import ConfigError, DatasetNotFoundError, GenotypeError, TrialFailedError
 from nni_nas_bench.trial import main, run_trial
 from nni_nas_bench.tuners import RandomBaselineTuner
@@ -37,6 +38,7 @@ def test_trial_trains_and_reports_identity(synthetic_root: Path, tmp_path: Path)
     assert metrics["best_acc"] == max(e["default"] for e in epochs)
     assert metrics["genotype"].startswith("Genotype(normal=[") and metrics["role"] == "random"
     assert json.loads(metrics["protocol"])["channels"] == 4
+    assert metrics["arch_id"] == arch_id("darts", metrics["space_args"], metrics["genotype"])  # the web UI's column
     for key in ("params", "flops", "train_seconds", "device", "code_version", "arch_index", "train_seed"):
         assert key in metrics
     # Neither '#' nor '//' may reach NNI's tuner channel (its JSON loader strips them as comments).

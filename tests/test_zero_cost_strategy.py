@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from nni_nas_bench import zero_cost
+from nni_nas_bench.contract import arch_id
 from nni_nas_bench.errors import ConfigError, TrialFailedError
 from nni_nas_bench.strategies import create_strategy
 from search_spaces import create_space
@@ -59,6 +60,7 @@ def test_a_candidate_trial_scores_instead_of_looking_up(synthetic_root: Path, ca
     inputs, _ = zero_cost.proxy_batch("cifar10", synthetic_root, 4, seed=3)
     assert final["default"] == pytest.approx(zero_cost.synflow(network, inputs))
     assert final["zero_cost_proxy"] == "synflow" and final["candidate_index"] == 0 and "nb201_index" not in final
+    assert final["arch_id"] == arch_id("nb201", final["space_args"], params["genotype"])
 
 
 def test_a_nan_score_fails_the_candidate(synthetic_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:

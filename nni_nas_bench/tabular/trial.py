@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nni_nas_bench.contract import Role, identity
+from nni_nas_bench.contract import Role, identity, with_arch_id
 from nni_nas_bench.errors import ConfigError
 
 SETTINGS = {"dataset": "cifar10-valid", "metric": "valid", "noise": True, "final_metric": "test", "source": "csv"}
@@ -64,7 +64,7 @@ def run_tabular_trial(params: dict[str, Any], *, data_root: str | Path | None = 
     metrics = evaluator(arch.to_sample())
     lookup = {"name": "nb201-table", "dataset": evaluator.dataset, "metric": metric,
               "noise": evaluator.noise, "source": settings["source"]}
-    return {
+    return with_arch_id({
         **identity(params),
         "default": metrics["default"],
         "test_acc": metrics["test_acc"],
@@ -79,4 +79,4 @@ def run_tabular_trial(params: dict[str, Any], *, data_root: str | Path | None = 
         "protocol": json.dumps(lookup, sort_keys=True),
         "space_args": "{}",  # NB201's space has no settings (NB201Space.settings)
         "code_version": code_version(),
-    }
+    })
