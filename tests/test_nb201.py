@@ -6,7 +6,6 @@ when they are absent, and the missing-table error is checked on an empty folder.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -140,14 +139,8 @@ def test_evaluator_noise_clock_and_speed(space) -> None:
     assert set(np.round(noisy, 9)) <= set(np.round(allowed, 9)) and len(set(noisy)) > 1
     first, second = TabularEvaluator(table=table, seed=7), TabularEvaluator(table=table, seed=7)
     assert [first(sample)["default"] for _ in range(8)] == [second(sample)["default"] for _ in range(8)]
-    rng = np.random.RandomState(0)
-    samples = [space.random_sample(rng) for _ in range(20000)]
-    tic = time.perf_counter()
-    for s in samples:
-        noisy_eval = clean(s)
-    rate = len(samples) / (time.perf_counter() - tic)
-    assert rate > 20000, f"{rate:.0f} queries/s"
-    assert noisy_eval["flops"] > 0
+    # queries per second: benchmarks/tabular.py ("evaluator"), never timed here
+    assert clean(space.random_sample(np.random.RandomState(0)))["flops"] > 0
 
 
 def test_nni_source_without_its_database_says_how_to_get_it(tmp_path: Path) -> None:

@@ -88,5 +88,44 @@ def test_decisions_of_different_sizes_keep_their_own_policies() -> None:
                                                + {"x": 0.0, "y": 1.0}[s["e1"]]})
     assert [len(p) for p in strategy.probabilities()] == [3, 2]
     assert all(abs(p.sum() - 1) < 1e-12 for p in strategy.probabilities())
-    assert bool(np.isneginf(strategy._logits.detach().numpy()[1, 2]))
+    assert bool(np.isneginf(strategy._logits[1, 2]))
     assert {h["sample"]["e1"] for h in result.history} <= {"x", "y"}
+
+
+def test_the_policy_optimizer_is_torch_adam() -> None:
+    """reinforce.py:164 ``torch.optim.Adam(policy.parameters(), lr=xargs.learning_rate)``: ours is a NumPy copy
+    of its arithmetic (torch's step costs ~1 ms on a CPU-only machine); 50 steps of random gradients on a -inf
+    padded matrix end where torch's ends, to the last bits, and padding stays -inf."""
+    import torch
+
+    from nni_nas_bench.strategies.reinforce import _Adam
+
+    rng = np.random.RandomState(0)
+    start = rng.randn(3, 4)
+    start[2, 3] = -np.inf
+    ours, theirs = start.copy(), torch.nn.Parameter(torch.from_numpy(start.copy()))
+    adam, reference = _Adam(start.shape, lr=0.5), torch.optim.Adam([theirs], lr=0.5)
+    for _ in range(50):
+        grad = rng.randn(3, 4) * rng.choice([1e-3, 1.0, 50.0])
+        grad[2, 3] = 0.0
+        adam.step(ours, grad)
+        theirs.grad = torch.from_numpy(grad.copy())
+        reference.step()
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-13, atol=0)
+    assert np.isneginf(ours[2, 3])
+
+
+def test_proposals_are_numpy_choice_draws() -> None:
+    """reinforce.py:92-95 samples each edge from its softmax (``Categorical(probs).sample()``); ours draws each
+    decision as ``RandomState.choice(n, p=probs)`` would, all decisions at once: same draws, same stream."""
+    strategy = create_strategy("reinforce", seed=5, budget=40)
+    strategy.start(SPACE)
+    for step in range(40):
+        probabilities = strategy.probabilities()
+        twin = np.random.RandomState()
+        twin.set_state(strategy.rng.get_state())
+        expected = [twin.choice(len(p), p=p / p.sum()) for p in probabilities]
+        sample = strategy.ask()
+        assert strategy.indices(sample) == expected, step
+        assert strategy.rng.get_state()[2] == twin.get_state()[2]  # the stream advanced as choice's would
+        strategy.tell(sample, {"default": 90.0 + 3 * (sample["e0"] == "b") + step % 3})
