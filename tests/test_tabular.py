@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from nni_nas_bench.contract import arch_id
@@ -186,3 +187,18 @@ def test_parsed_tables_are_cached_keyed_by_their_csv_files(tmp_path: Path, monke
     assert len(parses) == 3
     monkeypatch.setenv("NNB_CACHE_DIR", str(folder / tables.SEED_FILE / "not-a-folder"))
     assert tables._load_csv(folder, "cifar100").index_of(RESNET_CELL) == first.index_of(RESNET_CELL)
+
+
+def test_worker_processes_give_the_same_runs_and_a_progress_bar(capsys: pytest.CaptureFixture) -> None:
+    """Two worker processes (finishing in any order) give the table one process gives, run for run; the bar
+    counts runs as they finish."""
+    from nni_nas_bench.tabular.runner import run_tabular
+
+    kwargs = {"runs": 8, "budget": 30, "num_random": 10, "root": SHARED_DATA, "n_boot": 0}
+    one = run_tabular(["random_search", "reinforce"], ["cifar10-valid"], workers=1, progress=False, **kwargs)
+    assert capsys.readouterr().err == ""
+    two = run_tabular(["random_search", "reinforce"], ["cifar10-valid"], workers=2, progress=True, **kwargs)
+    err = capsys.readouterr().err
+    assert "tabular: 100%" in err and "16/16" in err, err[-300:]
+    pd.testing.assert_frame_equal(one.runs.drop(columns="wall_seconds"), two.runs.drop(columns="wall_seconds"))
+    pd.testing.assert_frame_equal(one.curves, two.curves)

@@ -144,8 +144,13 @@ class TabularResult:
 def run_tabular(methods: Sequence[str] | None = None, datasets: Sequence[str] = SEARCH_DATASETS, *, runs: int = 100,
                 budget: int = 1000, metric: str = "valid", noise: bool = True, num_random: int = 100, seed: int = 0,
                 root: str | Path | None = None, source: str = "csv", workers: int | None = None,
-                settings: dict[str, dict[str, Any]] | None = None, n_boot: int = 2000) -> TabularResult:
-    """Run the table; ``settings`` maps a method to strategy settings (over :data:`TABLE_SETTINGS`)."""
+                settings: dict[str, dict[str, Any]] | None = None, n_boot: int = 2000,
+                progress: bool | None = None) -> TabularResult:
+    """Run the table; ``settings`` maps a method to strategy settings (over :data:`TABLE_SETTINGS`).
+
+    ``progress``: a tqdm bar of finished runs on stderr (None: only when stderr is a terminal). The full
+    table is minutes of CPU; the bar says how far it is and, from the finished runs, how long it has left.
+    """
     from nni_nas_bench.strategies import get_strategy_class, list_strategies
     from nni_nas_bench.tabular.table import dataset_name, load_table
 
@@ -170,14 +175,7 @@ def run_tabular(methods: Sequence[str] | None = None, datasets: Sequence[str] = 
                      None if root is None else str(root), source, dict(settings[m]))
              for m in methods for d in datasets for s in range(0, runs, chunk)]
     tic = time.perf_counter()
-    if workers > 1:
-        import multiprocessing
-
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                 initializer=pin_threads) as pool:
-            chunks = list(pool.map(_run_chunk, specs))
-    else:
-        chunks = [_run_chunk(s) for s in specs]
+    chunks = _run_chunks(specs, workers, progress)
     wall = time.perf_counter() - tic
     records = [r for c in chunks for r in c]
     curves = _curves(records)
@@ -189,6 +187,36 @@ def run_tabular(methods: Sequence[str] | None = None, datasets: Sequence[str] = 
                     "root": None if root is None else str(root), "strategy_settings": settings,
                     "wall_seconds": wall, "queries": int(runs_df["queries"].sum())}
     return TabularResult(curves, runs_df, trials, summary, run_settings)
+
+
+def _run_chunks(specs: list[RunSpec], workers: int, progress: bool | None) -> list[list[dict[str, Any]]]:
+    """Each spec's run records, in ``specs`` order, computed by ``workers`` processes (threads pinned)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=sum(len(s.seeds) for s in specs), desc="tabular", unit="run", disable=None if progress is None
+               else not progress)
+    try:
+        if workers == 1:
+            chunks = []
+            for spec in specs:
+                chunks.append(_run_chunk(spec))
+                bar.update(len(spec.seeds))
+            return chunks
+        import multiprocessing
+        from concurrent.futures import as_completed
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=pin_threads) as pool:
+            futures = {pool.submit(_run_chunk, spec): i for i, spec in enumerate(specs)}
+            done: dict[int, list[dict[str, Any]]] = {}
+            for future in as_completed(futures):
+                i = futures[future]
+                done[i] = future.result()
+                bar.update(len(specs[i].seeds))
+                bar.set_postfix_str(f"{specs[i].method} on {specs[i].dataset}", refresh=False)
+        return [done[i] for i in range(len(specs))]
+    finally:
+        bar.close()
 
 
 def _curves(records: list[dict[str, Any]]) -> pd.DataFrame:
