@@ -93,3 +93,29 @@ def test_labels_are_standardised_on_the_evaluated_samples() -> None:
         strategy.tell(sample, {"default": accuracies[-1]})
     y = np.array(accuracies[:6])
     np.testing.assert_allclose(seen[0], (y - y.mean()) / (y.std() + 1e-8))
+
+
+def _full_sort_select(strategy: Any, predicted: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+    """The selection of WeakNAS.py:247-265, 304-309 as a full sort of the ranking (what ours did before the
+    partial sort): top ``top_k`` of everything ranked, less the evaluated; a uniform draw, or the best unseen."""
+    order = np.lexsort((np.arange(len(predicted)), -predicted))
+    left = order[: strategy.top_k][unseen[order[: strategy.top_k]]]
+    if len(left) >= strategy.per_iteration:
+        return strategy.rng.choice(left, size=strategy.per_iteration, replace=False)
+    return order[unseen[order]][: strategy.per_iteration]
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_partial_sort_selects_what_the_full_ranking_selects(ties: bool) -> None:
+    """Ours ranks by a partial sort (only the cells at least as good as the ``top_k``-th are sorted); with
+    ties (the same prediction for many cells, lower index first) and with few unseen cells left it must pick
+    what the full ranking picks, drawing the same random numbers."""
+    rng = np.random.RandomState(3)
+    for trial in range(200):
+        ours, theirs = started(per_iteration=3, top_k=5, pool_size=24), started(per_iteration=3, top_k=5, pool_size=24)
+        predicted = rng.randint(0, 4, 24).astype(float) if ties else rng.randn(24)
+        unseen = rng.rand(24) < rng.choice([0.15, 0.5, 0.95])
+        theirs.rng.set_state(ours.rng.get_state())
+        got, expected = ours.select(predicted, unseen), _full_sort_select(theirs, predicted, unseen)
+        assert list(got) == list(expected), (trial, predicted, unseen)
+        assert ours.rng.get_state()[2] == theirs.rng.get_state()[2]
