@@ -275,7 +275,12 @@ def _curves(db: Path, conn: sqlite3.Connection) -> Curves:
         threads = 1 if rows < 100_000 else threads  # a small DB: one query is faster than starting threads
     if threads == 1:
         return _curves_between(db, None, None)
-    ids = [row[0] for row in _query(db, "SELECT DISTINCT trialJobId FROM MetricData ORDER BY trialJobId", conn)]
+    # Split points from the small TrialJobEvent table (0.03 s on 10,000 trials; the same over MetricData's
+    # 6 million rows took 0.8 s). They only balance the threads: the first and last ranges are open, so every
+    # metric row is read whatever trial ids the events list.
+    ids = [row[0] for row in _query(db, "SELECT DISTINCT trialJobId FROM TrialJobEvent ORDER BY trialJobId", conn)]
+    if len(ids) < threads:
+        return _curves_between(db, None, None)
     bounds = [None, *(ids[len(ids) * k // threads] for k in range(1, threads)), None]
     from concurrent.futures import ThreadPoolExecutor
 

@@ -179,6 +179,19 @@ def test_reader_at_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert all(c[-1] == f for c, f in zip(df.curve, df.final_acc))
     monkeypatch.setattr(trial_db, "CURVE_THREADS", 1)
     pd.testing.assert_frame_equal(read_experiment(db), df)
+    # The threads split the trials at ids taken from TrialJobEvent: metric rows of trials the events do not
+    # list (a damaged or hand-edited DB) are still read, by the open first and last ranges.
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM TrialJobEvent WHERE trialJobId IN (SELECT DISTINCT trialJobId FROM TrialJobEvent "
+                    "ORDER BY trialJobId LIMIT 400 OFFSET 300)")  # 400 trials in the middle: another split point
+    monkeypatch.setattr(trial_db, "CURVE_THREADS", 2)
+    assert len(trial_db._query(db, "SELECT DISTINCT trialJobId FROM TrialJobEvent")) == 600
+    con = trial_db._connect(db)
+    try:
+        curves = trial_db._curves(db, con)[0]
+    finally:
+        con.close()
+    assert len(curves) == 1000 and curves == dict(zip(df.trial_id, df.curve))
 
 
 # ------------------------------------------------------------------------------------- published CSV
