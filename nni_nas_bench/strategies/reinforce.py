@@ -100,8 +100,8 @@ class _Adam:
 
     Why not torch's own: its ``step()`` costs ~1 ms on a CPU-only machine (a CUDA availability probe through
     NVML per call once pytorch-lightning has set ``PYTORCH_NVML_BASED_CUDA_CHECK``), which was most of the
-    tabular table's REINFORCE time (1000 steps per run, 300 runs). ``tests/test_tabular.py`` checks this class
-    against ``torch.optim.Adam`` on random gradients.
+    tabular table's REINFORCE time (1000 steps per run, 300 runs). ``tests/conformance/test_reinforce.py``
+    checks this class against ``torch.optim.Adam`` on random gradients.
     """
 
     def __init__(self, shape: tuple[int, ...], lr: float, betas: tuple[float, float] = (0.9, 0.999),
