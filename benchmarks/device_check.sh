@@ -8,13 +8,17 @@
 #   options: --data-root DIR (default ../shared/data), --out FILE (default benchmarks/results/device_check-<tag>.json)
 #
 # Steps (each an existing benchmark, so every number has its own documented method in benchmarks/README.md):
-#   1. train_throughput.py: DARTS-V2 training img/s, ours (trial loop: bf16 + channels_last on CUDA) vs NNI's hub
-#      model (fp32 eager), with --breakdown (our network under the hub's plain step). Target: ours >= 5x hub.
+#   0. tests/test_cuda_graph.py on the GPU: the graphed training step trains the eager step's weights, reads the
+#      learning rate on every replay, and the default GPU path (bf16, channels_last, DropPath) captures and trains.
+#   1. train_throughput.py: DARTS-V2 training img/s, ours (trial loop: bf16 + channels_last + the step as one CUDA
+#      graph) vs NNI's hub model (fp32 eager), with --variants (ours without the CUDA graph, ours in fp32 eager) and
+#      --breakdown (our network under the hub's plain step). Target: ours >= 5x hub.
 #   2. gpu_packing.py: aggregate img/s with 1, 2, 4, 8 concurrent trainings on the GPU (maxTrialNumberPerGpu).
 #   3. a real CIFAR-10 training of DARTS-V2 through the trial entry point (10 epochs of 1,000 images per class,
 #      DARTS protocol otherwise): the GPU path learns (accuracy per epoch in the JSON).
 #   4. nb201_darts_collapse.py: first-order DARTS on NAS-Bench-201 at a short real budget, epoch by epoch.
 #
+# Each step has a time limit on the GPU (STEP_LIMITS, 510 s in all), so one hung step cannot cost the others.
 # The device machine has torch but not nni. Steps 1 and 2 run without it (step 1 then measures ours alone,
 # ratio null); steps 3 and 4 build NNI mutable spaces and need nni and its pure-Python dependencies, carried as
 # wheels (the device tool's README): nni==3.0 astor json-tricks prettytable wcwidth PythonWebHDFS responses
@@ -40,30 +44,37 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 if [ "$DRY" = 1 ]; then
     DEVICE=cpu; TAG=dryrun
-    THROUGHPUT=(--steps 1 --warmup 1 --repeats 1 --batch 4 --threads 1)
+    THROUGHPUT=(--steps 1 --warmup 1 --repeats 1 --batch 4 --threads 1 --variants)
     PACKING=(--counts 1 2 --seconds 2 --batch-size 8 --channels 4 --layers 3 --images 32 --threads 1)
     TRIAL_PROTOCOL='{"preset": "darts", "epochs": 1, "channels": 4, "layers": 3, "batch_size": 16, "subset": 2, "eval_batch_size": 100, "seed": 0}'
     COLLAPSE=(--epochs 1 --subset 2 --channels 4 --layers 3 --batch-size 16)
     export OMP_NUM_THREADS=1
 else
     DEVICE=cuda; TAG=$($PY -c "import torch; print(torch.cuda.get_device_name(0).split()[-1].lower())" 2>/dev/null || echo gpu)
-    THROUGHPUT=(--steps 50 --warmup 10 --repeats 5 --breakdown)
-    PACKING=(--counts 1 2 4 8 --seconds 30)
+    THROUGHPUT=(--steps 50 --warmup 10 --repeats 3 --breakdown --variants)
+    PACKING=(--counts 1 2 4 8 --seconds 15)
     TRIAL_PROTOCOL='{"preset": "darts", "epochs": 10, "subset": 1000, "seed": 0}'
     COLLAPSE=(--epochs 10 --subset 500)
 fi
 OUT=${OUT:-benchmarks/results/device_check-$TAG.json}
 echo "device_check: device $DEVICE, data root $DATA, result $OUT"
 
+# Seconds each step may take on the GPU (none in a dry run).
+declare -A STEP_LIMITS=([graphs]=60 [throughput]=150 [packing]=120 [cifar10]=100 [collapse]=80)
+
 step() {  # name, then the command; records rc, seconds and the log tail, never stops the script
     local name=$1; shift
     local tic=$SECONDS
-    "$@" > "$WORK/$name.log" 2>&1
+    local limit=()
+    if [ "$DRY" = 0 ]; then limit=(timeout "${STEP_LIMITS[$name]}"); fi
+    "${limit[@]}" "$@" > "$WORK/$name.log" 2>&1
     local rc=$?
     echo "$rc $((SECONDS - tic))" > "$WORK/$name.status"
     echo "  $name: exit $rc in $((SECONDS - tic)) s"
 }
 
+if [ "$DRY" = 1 ]; then GRAPH_TESTS=(--collect-only); else GRAPH_TESTS=(); fi  # a CPU skips them anyway
+step graphs $PY -m pytest tests/test_cuda_graph.py -q -p no:cacheprovider "${GRAPH_TESTS[@]}"
 step throughput $PY benchmarks/train_throughput.py --device "$DEVICE" "${THROUGHPUT[@]}" --out "$WORK/throughput.json"
 step packing $PY benchmarks/gpu_packing.py --device "$DEVICE" "${PACKING[@]}" --out "$WORK/packing.json"
 if $PY -c "import nni" 2>/dev/null; then
@@ -94,7 +105,7 @@ work, out, device, dry = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.
 result = {"benchmark": "device_check", "device": device, "dry_run": dry, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
           "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(),
           "steps": {}}
-for name in ("throughput", "packing", "cifar10", "collapse"):
+for name in ("graphs", "throughput", "packing", "cifar10", "collapse"):
     rc, seconds = (work / f"{name}.status").read_text().split()
     step = {"exit": rc, "seconds": int(seconds), "log_tail": (work / f"{name}.log").read_text()[-2000:]}
     data = work / f"{name}.json"
@@ -113,6 +124,9 @@ def headline(name, step):
     if name == "throughput":
         keys = [k for k in ("ratio_ours_over_hub", "ratio_ours_over_hub_best_repeats") if k in r]
         return ", ".join(f"{k} {r[k]}" for k in keys) or "see JSON"
+    if name == "graphs":
+        lines = step["log_tail"].strip().splitlines()
+        return lines[-1] if lines else "no output"
     if name == "cifar10":
         return f"final accuracy {r.get('default')} after {r.get('epochs')} epochs" if r else "no result"
     return "see JSON" if r else "no result"

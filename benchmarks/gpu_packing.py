@@ -9,8 +9,8 @@ N = 1, 2, 4, 8, and the peak memory each one takes. ``experiments/remote/*.yml``
 
 How: N separate *processes* (as NNI runs trials: separate CUDA contexts, no shared Python), each
 training the same network with :func:`nni_nas_bench.training.trainer.train_epoch` — the loop trials run,
-bf16 autocast and channels_last on CUDA — over synthetic uint8 images on the device with the project's
-on-device augmentation. All processes build their model, warm up, then wait at a barrier; the timed
+bf16 autocast, channels_last and the CUDA-graph step on CUDA — over synthetic uint8 images on the device
+with the project's on-device augmentation. All processes build their model, warm up, then wait at a barrier; the timed
 window is the same for all of them (``--seconds``), and each counts the images it trained in it. The
 result is the sum over processes; a process that runs out of memory is reported as such (the point where
 packing stops working), not hidden. No nni import: torch + this package only.
@@ -44,7 +44,7 @@ def _worker(rank: int, args: dict[str, Any], barrier: Any, results: Any) -> None
 
     from nni_nas_bench.data.gpu_loader import GpuBatchLoader
     from nni_nas_bench.training import from_dict
-    from nni_nas_bench.training.trainer import make_optimizer, memory_format_for, train_epoch
+    from nni_nas_bench.training.trainer import make_optimizer, make_train_step, memory_format_for, train_epoch
     from search_spaces.cell_space import build_cell_network  # the child network, without nni's mutables
     from search_spaces.genotype import PUBLISHED
 
@@ -64,9 +64,9 @@ def _worker(rank: int, args: dict[str, Any], barrier: Any, results: Any) -> None
         loader = GpuBatchLoader(images, labels, batch_size=protocol.batch_size, device=device,
                                 mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26), train=True, cutout=protocol.cutout,
                                 seed=rank)
-        optimizer = make_optimizer(net, protocol)
-        criterion = torch.nn.CrossEntropyLoss()
-        train_epoch(net, loader, optimizer, criterion, protocol, device, memory_format)  # warm-up (cudnn autotune)
+        optimizer = make_optimizer(net, protocol, device)
+        step = make_train_step(net, optimizer, torch.nn.CrossEntropyLoss(), protocol, device, memory_format)
+        train_epoch(net, loader, step, device)  # warm-up (cudnn autotune, CUDA-graph capture)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
@@ -81,7 +81,7 @@ def _worker(rank: int, args: dict[str, Any], barrier: Any, results: Any) -> None
         try:
             while time.perf_counter() - tic < args["seconds"]:
                 loader.set_epoch(epoch)
-                n = train_epoch(net, loader, optimizer, criterion, protocol, device, memory_format).seen
+                n = train_epoch(net, loader, step, device).seen
                 seen, epoch = seen + n, epoch + 1
             if device.type == "cuda":
                 torch.cuda.synchronize(device)

@@ -14,6 +14,13 @@ the benchmark can afford. This script measures it for two contenders on one devi
   ``GpuBatchLoader`` over synthetic uint8 images on the device, so crop/flip/cutout are inside the
   timed region.
 
+``--variants`` adds our loop with parts of the GPU path switched off, so each part's share is measured:
+``ours_bf16_eager`` (bf16 + channels_last, no CUDA graph) and ``ours_fp32_eager`` (fp32, contiguous, no
+CUDA graph: the hub's arithmetic with our loop). ``ours`` is the protocol's default for the device: on CUDA
+bf16 autocast + channels_last + the step captured as one CUDA graph; on a CPU fp32 eager (so there the
+variants measure the same thing and only prove the script runs). A contender that fails (a CUDA-graph
+capture error, say) is reported under ``failed`` with its error; the others are still measured.
+
 ``--breakdown`` adds ``ours_net_plain_step``: our network *without* auxiliary head and DropPath under
 the hub's plain step and in-memory batches. It does exactly the hub's work, so hub vs. it isolates the
 network implementation and it vs. ``ours`` isolates what the trial loop adds (auxiliary head, DropPath,
@@ -58,6 +65,11 @@ LR, MOMENTUM, WEIGHT_DECAY = 0.025, 0.9, 3e-4
 # Distinct in-memory batches cycled by the plain-step contenders: enough that no single batch stays
 # hot in a cache, few enough that they cost nothing to hold.
 PLAIN_BATCH_POOL = 8
+# --variants: our loop with parts of the GPU path switched off.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "ours_bf16_eager": {"cuda_graphs": False},
+    "ours_fp32_eager": {"precision": "fp32", "channels_last": False, "cuda_graphs": False},
+}
 # Repeats of one contender further apart than this (fastest/slowest - 1) make the result suspect.
 NOISY_SPREAD = 0.2
 
@@ -155,16 +167,24 @@ def _synthetic_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
-def _ours_contender(batch: int, steps: int, warmup: int, device: torch.device, seed: int) -> tuple[Contender, Any]:
-    """Our network trained by the trial loop, fed by the project's device loader (augmentation timed)."""
+def _ours_contender(batch: int, steps: int, warmup: int, device: torch.device, seed: int, name: str = "ours",
+                    overrides: dict[str, Any] | None = None) -> tuple[Contender, Any]:
+    """Our network trained by the trial loop, fed by the project's device loader (augmentation timed);
+    ``overrides`` change the protocol (the ``--variants``)."""
     _import_project()
     from nni_nas_bench.data import TensorSplit, get_dataset_info, make_loaders
     from nni_nas_bench.training.protocol import from_dict
-    from nni_nas_bench.training.trainer import make_optimizer, memory_format_for, train_epoch
+    from nni_nas_bench.training.trainer import (
+        make_optimizer,
+        make_train_step,
+        memory_format_for,
+        train_epoch,
+        use_cuda_graphs,
+    )
     from search_spaces.darts import build_darts_network
     from search_spaces.genotype import PUBLISHED
 
-    protocol = from_dict({"preset": "darts", "batch_size": batch})
+    protocol = from_dict({"preset": "darts", "batch_size": batch, **(overrides or {})})
     torch.manual_seed(seed)
     model = build_darts_network(PUBLISHED["DARTS_V2"], C=protocol.channels, num_classes=NUM_CLASSES,
                                 layers=protocol.layers, stem="cifar", auxiliary=protocol.auxiliary_weight > 0)
@@ -172,8 +192,9 @@ def _ours_contender(batch: int, steps: int, warmup: int, device: torch.device, s
     model.to(device=device, memory_format=memory_format).train()
     # The last epoch's probability; DropPath costs the same at any p > 0 (the mask is always drawn).
     model.drop_path_prob.fill_(protocol.drop_path)
-    optimizer = make_optimizer(model, protocol)
+    optimizer = make_optimizer(model, protocol, device)
     criterion = nn.CrossEntropyLoss(label_smoothing=protocol.label_smoothing)
+    step = make_train_step(model, optimizer, criterion, protocol, device, memory_format)
     info = get_dataset_info("cifar10")
 
     def loader(n_batches: int, data_seed: int) -> Any:
@@ -190,12 +211,15 @@ def _ours_contender(batch: int, steps: int, warmup: int, device: torch.device, s
 
     def run_epoch(train_loader: Any) -> None:
         train_loader.set_epoch(next(epochs))  # a fresh order/augmentation draw, as every real epoch
-        train_epoch(model, train_loader, optimizer, criterion, protocol, device, memory_format)
+        train_epoch(model, train_loader, step, device)
 
+    bf16 = protocol.precision == "bf16" or (protocol.precision == "auto" and device.type == "cuda")
     contender = Contender(
-        "ours",
+        name,
         f"search_spaces DARTS-V2 (aux head, DropPath {protocol.drop_path}) + trainer.train_epoch + GpuBatchLoader "
-        f"(crop/flip/cutout {protocol.cutout} on the device)",
+        f"(crop/flip/cutout {protocol.cutout} on the device); {'bf16' if bf16 else 'fp32'}, "
+        f"{'channels_last' if memory_format == torch.channels_last else 'contiguous'}, "
+        f"{'CUDA graph' if use_cuda_graphs(protocol, device) else 'eager'}",
         (lambda: run_epoch(warm_loader)) if warm_loader is not None else (lambda: None),
         lambda: run_epoch(timed_loader),
         model,
@@ -237,6 +261,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--breakdown", action="store_true",
                         help="also time our network under the hub's plain step (isolates network vs. loop costs)")
+    parser.add_argument("--variants", action="store_true",
+                        help="also time our loop without CUDA graphs (bf16) and in fp32 eager (each part's share)")
     parser.add_argument("--out", type=Path, default=None, help="write the result JSON here")
     args = parser.parse_args(argv)
     for name in ("steps", "batch", "repeats"):
@@ -257,7 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: torch sees no CUDA device (torch.cuda.is_available() is False)")
     _import_project()
-    from nni_nas_bench.training.trainer import resolve_device
+    from nni_nas_bench.training.trainer import resolve_device, use_cuda_graphs
 
     device = resolve_device(args.device)
     load_before = load_average()
@@ -265,6 +291,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     ours, protocol = _ours_contender(args.batch, args.steps, args.warmup, device, args.seed)
     contenders = [ours]
+    if args.variants:
+        for name, overrides in VARIANTS.items():
+            contenders.append(_ours_contender(args.batch, args.steps, args.warmup, device, args.seed, name,
+                                              overrides)[0])
     plain_images, plain_labels = _synthetic_images(PLAIN_BATCH_POOL * args.batch, args.seed + 3)
     plain_batches = _in_memory_batches(plain_images, plain_labels, args.batch, device)
 
@@ -317,23 +347,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     print(f"device {device} ({device_name(device)}), threads {torch.get_num_threads()}, batch {args.batch}, "
           f"steps {args.steps} x {args.repeats} repeats after {args.warmup} warm-up steps", flush=True)
+    failed: dict[str, str] = {}
+
+    def attempt(contender: Contender, action: Callable[[], Any]) -> Any:
+        # One contender's failure (a CUDA-graph capture error, out of memory) must not cost the others' numbers.
+        if contender.name in failed:
+            return None
+        try:
+            return action()
+        except Exception as exc:
+            failed[contender.name] = f"{type(exc).__name__}: {exc}"
+            print(f"WARNING: {contender.name} failed: {failed[contender.name]}", file=sys.stderr)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            return None
+
     for contender in contenders:
-        contender.warmup()
-        synchronize(device)
+        attempt(contender, lambda c=contender: (c.warmup(), synchronize(device)))
     for repeat in range(args.repeats):
         for contender in contenders:
-            contender.seconds.append(timed(contender.run, device))
-            print(f"  repeat {repeat + 1}/{args.repeats} {contender.name}: "
-                  f"{args.steps * args.batch / contender.seconds[-1]:.1f} img/s", flush=True)
+            seconds = attempt(contender, lambda c=contender: timed(c.run, device))
+            if seconds is not None:
+                contender.seconds.append(seconds)
+                print(f"  repeat {repeat + 1}/{args.repeats} {contender.name}: "
+                      f"{args.steps * args.batch / seconds:.1f} img/s", flush=True)
 
     images = args.steps * args.batch
-    results = {c.name: _result(c, images) for c in contenders}
+    results = {c.name: _result(c, images) for c in contenders if c.name not in failed}
+    if "ours" not in results:
+        sys.exit(f"train_throughput: our default loop failed: {failed['ours']}")
     noisy = [f"{name} {r['spread']:.0%}" for name, r in results.items() if r["spread"] > NOISY_SPREAD]
     if noisy:
         notes.append(f"noisy: the fastest and slowest repeats differ by {', '.join(noisy)}; the machine was "
                      "probably busy (see load_average); compare best_img_per_s too, or rerun with more repeats")
         print(f"WARNING: {notes[-1]}", file=sys.stderr)
     hub_rate = results["hub"]["img_per_s"] if "hub" in results else None
+    if "hub" in failed:
+        notes.append(f"the hub model failed: {failed['hub']}")
     ours_rate = results["ours"]["img_per_s"]
     ratio = ours_rate / hub_rate if hub_rate else None
     best_ratio = results["ours"]["best_img_per_s"] / results["hub"]["best_img_per_s"] if hub_rate else None
@@ -346,6 +396,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ratio_ours_over_hub": ratio,
         "ratio_ours_over_hub_best_repeats": best_ratio,
         "results": results,
+        "failed": failed,
         "parameters": params,
         "device": {"type": device.type, "name": device_name(device), "torch_threads": torch.get_num_threads(),
                    "cpu_count": os.cpu_count()},
@@ -359,6 +410,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "ours_precision": "bf16 autocast" if ours_bf16 else "fp32",
             "ours_channels_last": protocol.channels_last if protocol.channels_last is not None
             else device.type == "cuda",
+            "ours_cuda_graphs": use_cuda_graphs(protocol, device),
             "ours_auxiliary_weight": protocol.auxiliary_weight, "ours_drop_path": protocol.drop_path,
             "ours_cutout": protocol.cutout, "hub_precision": "fp32", "grad_clip": GRAD_CLIP,
             "optimizer": f"SGD lr {LR} momentum {MOMENTUM} weight_decay {WEIGHT_DECAY}",

@@ -26,9 +26,11 @@ def test_device_check_dry_run_writes_one_json_with_every_step(tmp_path: Path, ca
     result = json.loads(out.read_text())
     assert result["dry_run"] and result["device"] == "cpu"
     steps = result["steps"]
-    assert list(steps) == ["throughput", "packing", "cifar10", "collapse"]
+    assert list(steps) == ["graphs", "throughput", "packing", "cifar10", "collapse"]
     assert all(step["exit"] == "0" for step in steps.values()), steps
+    assert "test_the_default_gpu_path_captures_and_trains" in steps["graphs"]["log_tail"]  # found (a CPU skips it)
     assert steps["throughput"]["result"]["ratio_ours_over_hub"] is not None  # nni is here: the hub is measured
+    assert {"ours", "ours_bf16_eager", "ours_fp32_eager"} <= set(steps["throughput"]["result"]["results"])
     assert all(row["aggregate_img_per_s"] for row in steps["packing"]["result"]["results"])  # 1 and 2 trainings
     assert steps["cifar10"]["result"]["epochs"] == 1 and steps["cifar10"]["result"]["dataset"] == "cifar10"
     assert "step" in run.stdout and "headline" in run.stdout  # the summary table

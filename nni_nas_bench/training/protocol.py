@@ -47,6 +47,7 @@ class Protocol:
     eval_batch_size: int = 500
     precision: str = "auto"            # 'fp32', 'bf16' (autocast), or 'auto' = bf16 on CUDA, fp32 on CPU
     channels_last: bool | None = None  # None = on for CUDA, off for CPU
+    cuda_graphs: bool | None = None    # the training step as one CUDA graph; None = on for CUDA, off for CPU
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -24,7 +24,8 @@ from torch import nn
 from nni_nas_bench.errors import ConfigError
 from nni_nas_bench.training.checkpoint import CheckpointStore
 from nni_nas_bench.training.cost import count_mflops, count_parameters
-from nni_nas_bench.training.epoch import EpochTotals, run_epoch
+from nni_nas_bench.training.cuda_graph import CudaGraphStep
+from nni_nas_bench.training.epoch import EpochTotals, Step, run_epoch
 from nni_nas_bench.training.progress import EpochProgress
 from nni_nas_bench.training.protocol import Protocol
 
@@ -57,11 +58,26 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
-def _autocast(protocol: Protocol, device: torch.device) -> contextlib.AbstractContextManager:
+def _autocast(protocol: Protocol, device: torch.device, cache: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast per the protocol. ``cache=False`` inside a CUDA-graph capture: autocast's cache of cast
+    weights would otherwise be captured as stale copies (PyTorch's CUDA-graph notes)."""
     bf16 = protocol.precision == "bf16" or (protocol.precision == "auto" and device.type == "cuda")
     if bf16:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
+
+
+def use_cuda_graphs(protocol: Protocol, device: torch.device) -> bool:
+    """Whether the training step is captured as a CUDA graph: ``protocol.cuda_graphs``, None = on CUDA.
+
+    On a CPU the step runs eagerly (the fallback); asking for graphs there explicitly is an error, not a
+    silent eager run, since a user who set it expects the GPU path."""
+    if protocol.cuda_graphs is None:
+        return device.type == "cuda"
+    if protocol.cuda_graphs and device.type != "cuda":
+        raise ConfigError(f"protocol.cuda_graphs is true but the device is {device}: CUDA graphs need a CUDA "
+                          "device; set cuda_graphs to null (auto) or false")
+    return protocol.cuda_graphs
 
 
 @torch.no_grad()
@@ -79,10 +95,43 @@ def evaluate(model: nn.Module, loader: Loader, protocol: Protocol, device: torch
     return 100.0 * correct.item() / max(total, 1)
 
 
-def make_optimizer(model: nn.Module, protocol: Protocol) -> torch.optim.SGD:
-    """SGD with the protocol's momentum, weight decay and Nesterov flag (lr is set every epoch)."""
-    return torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
-                           weight_decay=protocol.weight_decay, nesterov=protocol.nesterov)
+def make_optimizer(model: nn.Module, protocol: Protocol, device: torch.device) -> torch.optim.SGD:
+    """SGD with the protocol's momentum, weight decay and Nesterov flag (lr is set every epoch by
+    :func:`set_lr`).
+
+    On CUDA it is torch's fused SGD (one kernel for all parameters); with CUDA graphs its learning rate is
+    a 0-d device tensor, which the captured step reads on every replay (a Python float would be baked
+    into the graph at capture time and the cosine schedule would stop). On the CPU it is the default
+    (foreach) SGD, so CPU results are unchanged.
+    """
+    cuda = device.type == "cuda"
+    lr: float | torch.Tensor = protocol.lr
+    if use_cuda_graphs(protocol, device):
+        lr = torch.tensor(protocol.lr, device=device)
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=protocol.momentum,
+                           weight_decay=protocol.weight_decay, nesterov=protocol.nesterov, fused=cuda or None)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's learning rate; a tensor learning rate is filled in place, so a captured CUDA graph
+    that reads it sees the new value."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict`` that keeps each group's learning-rate *type*: a checkpoint written by
+    an eager run (float lr) resumes under CUDA graphs (tensor lr on the device) and the other way round."""
+    tensors = [group["lr"] if isinstance(group["lr"], torch.Tensor) else None for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, tensor in zip(optimizer.param_groups, tensors):
+        value = float(group["lr"])
+        if tensor is not None:
+            tensor.fill_(value)
+        group["lr"] = tensor if tensor is not None else value
 
 
 def memory_format_for(protocol: Protocol, device: torch.device) -> torch.memory_format:
@@ -109,15 +158,16 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
     mflops = count_mflops(model, image_size)
     if hasattr(model, "drop_path_enabled"):
         model.drop_path_enabled = protocol.drop_path > 0
-    optimizer = make_optimizer(model, protocol)
+    optimizer = make_optimizer(model, protocol, device)
     criterion = nn.CrossEntropyLoss(label_smoothing=protocol.label_smoothing)
+    graphs = use_cuda_graphs(protocol, device)
     history: list[dict[str, Any]] = []
     start_epoch, train_seconds = 0, 0.0
 
     state = checkpoint.load() if checkpoint is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(optimizer, state["optimizer"])
         torch.set_rng_state(state["rng_cpu"])
         if device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"], device)
@@ -128,17 +178,17 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
             if report is not None:
                 report(row)
 
+    # Made once, after a resumed state is loaded: a CUDA graph captures the optimiser's buffers as they are.
+    step = make_train_step(model, optimizer, criterion, protocol, device, memory_format)
     for epoch in range(start_epoch, protocol.epochs):
         lr = protocol.lr_at(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(optimizer, lr)
         if hasattr(model, "drop_path_prob"):
             model.drop_path_prob.fill_(protocol.drop_path * epoch / protocol.epochs)
         train_loader.set_epoch(epoch)
         tic = time.perf_counter()
         progress = EpochProgress(epoch, protocol.epochs, len(train_loader), log)
-        totals = train_epoch(model, train_loader, optimizer, criterion, protocol, device, memory_format,
-                             progress=progress.step)
+        totals = train_epoch(model, train_loader, step, device, progress=progress.step)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         epoch_seconds = time.perf_counter() - tic
@@ -171,25 +221,23 @@ def train(model: nn.Module, train_loader: Loader, eval_loader: Loader, protocol:
         "flops": mflops,
         "train_seconds": train_seconds,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "cuda_graphs": graphs,
     }
 
 
-def train_epoch(model: nn.Module, loader: Loader, optimizer: torch.optim.Optimizer, criterion: nn.Module,
-                protocol: Protocol, device: torch.device,
-                memory_format: torch.memory_format,
-                progress: Callable[[int], None] | None = None) -> EpochTotals:
-    """One pass over the training loader (:func:`~nni_nas_bench.training.epoch.run_epoch` with the final
-    training's step: mixed precision per the protocol, the auxiliary head's loss, gradient clipping).
+def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, protocol: Protocol,
+                    device: torch.device, memory_format: torch.memory_format) -> Step:
+    """The final training's step ``(x, y) -> (logits, loss)``: mixed precision per the protocol, the
+    auxiliary head's loss, gradient clipping, the SGD update; captured as one CUDA graph where
+    :func:`use_cuda_graphs` says so (:class:`~nni_nas_bench.training.cuda_graph.CudaGraphStep`).
 
-    The benchmark times this same function, so measured speed is the speed trials get. ``progress`` is
-    told each step's image count (the trial's in-epoch progress lines,
-    :mod:`nni_nas_bench.training.progress`).
+    Make it once per training (not per epoch): the graph is captured on its first steps and replayed after.
     """
-    model.train()
+    graphs = use_cuda_graphs(protocol, device)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.contiguous(memory_format=memory_format)
-        with _autocast(protocol, device):
+        with _autocast(protocol, device, cache=not graphs):
             out = model(x)
             logits, aux = out if isinstance(out, tuple) else (out, None)
             loss = criterion(logits, y)
@@ -202,5 +250,18 @@ def train_epoch(model: nn.Module, loader: Loader, optimizer: torch.optim.Optimiz
         optimizer.step()
         return logits, loss
 
+    return CudaGraphStep(step) if graphs else step
+
+
+def train_epoch(model: nn.Module, loader: Loader, step: Step, device: torch.device,
+                progress: Callable[[int], None] | None = None) -> EpochTotals:
+    """One pass over the training loader with ``step`` (:func:`make_train_step`), via
+    :func:`~nni_nas_bench.training.epoch.run_epoch`.
+
+    The benchmarks time this same function, so measured speed is the speed trials get. ``progress`` is
+    told each step's image count (the trial's in-epoch progress lines,
+    :mod:`nni_nas_bench.training.progress`).
+    """
+    model.train()
     after = None if progress is None else (lambda y: progress(y.numel()))
     return run_epoch(loader, step, device, after)
