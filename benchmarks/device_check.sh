@@ -5,7 +5,9 @@
 #   bash benchmarks/device_check.sh                     # on the GPU machine
 #   bash benchmarks/device_check.sh --dry-run           # on a CPU, tiny sizes: proves the script works
 #                                                       # before the first GPU minute is spent (a test runs it)
-#   options: --data-root DIR (default ../shared/data), --out FILE (default benchmarks/results/device_check-<tag>.json)
+#   options: --data-root DIR (default ../shared/data), --out FILE (default benchmarks/results/device_check-<tag>.json),
+#            --only STEP [STEP ...] (run only these of graphs throughput packing cifar10 collapse: a rerun of the
+#            steps an earlier run lost; the others are recorded as skipped)
 #
 # Steps (each an existing benchmark, so every number has its own documented method in benchmarks/README.md):
 #   0. tests/test_cuda_graph.py on the GPU: the graphed training step trains the eager step's weights, reads the
@@ -18,7 +20,7 @@
 #      DARTS protocol otherwise): the GPU path learns (accuracy per epoch in the JSON).
 #   4. nb201_darts_collapse.py: first-order DARTS on NAS-Bench-201 at a short real budget, epoch by epoch.
 #
-# Each step has a time limit on the GPU (STEP_LIMITS, 510 s in all), so one hung step cannot cost the others.
+# Each step has a time limit on the GPU (STEP_LIMITS, 500 s in all), so one hung step cannot cost the others.
 # The device machine has torch but not nni. Steps 1 and 2 run without it (step 1 then measures ours alone,
 # ratio null); steps 3 and 4 build NNI mutable spaces and need nni and its pure-Python dependencies, carried as
 # wheels (the device tool's README): nni==3.0 astor json-tricks prettytable wcwidth PythonWebHDFS responses
@@ -29,12 +31,21 @@ cd "$(dirname "$0")/.."
 DRY=0
 DATA=../shared/data
 OUT=""
+ONLY=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) DRY=1 ;;
         --data-root) DATA="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        *) echo "device_check.sh: unknown option $1 (use --dry-run, --data-root DIR, --out FILE)" >&2; exit 2 ;;
+        --only) while [ $# -gt 1 ] && [[ "$2" != --* ]]; do
+                    case "$2" in graphs|throughput|packing|cifar10|collapse) ONLY+=("$2") ;;
+                        *) echo "device_check.sh: unknown step $2 (steps: graphs throughput packing cifar10 collapse)" >&2
+                           exit 2 ;;
+                    esac
+                    shift
+                done ;;
+        *) echo "device_check.sh: unknown option $1 (use --dry-run, --data-root DIR, --out FILE, --only STEP...)" >&2
+           exit 2 ;;
     esac
     shift
 done
@@ -51,19 +62,25 @@ if [ "$DRY" = 1 ]; then
     export OMP_NUM_THREADS=1
 else
     DEVICE=cuda; TAG=$($PY -c "import torch; print(torch.cuda.get_device_name(0).split()[-1].lower())" 2>/dev/null || echo gpu)
-    THROUGHPUT=(--steps 50 --warmup 10 --repeats 3 --breakdown --variants)
-    PACKING=(--counts 1 2 4 8 --seconds 15)
+    THROUGHPUT=(--steps 30 --warmup 10 --repeats 3 --breakdown --variants)
+    PACKING=(--counts 1 2 4 8 --seconds 10)
     TRIAL_PROTOCOL='{"preset": "darts", "epochs": 10, "subset": 1000, "seed": 0}'
-    COLLAPSE=(--epochs 10 --subset 500)
+    COLLAPSE=(--epochs 4 --subset 500)
 fi
 OUT=${OUT:-benchmarks/results/device_check-$TAG.json}
 echo "device_check: device $DEVICE, data root $DATA, result $OUT"
 
 # Seconds each step may take on the GPU (none in a dry run).
-declare -A STEP_LIMITS=([graphs]=60 [throughput]=150 [packing]=120 [cifar10]=100 [collapse]=80)
+declare -A STEP_LIMITS=([graphs]=40 [throughput]=120 [packing]=140 [cifar10]=100 [collapse]=100)
 
 step() {  # name, then the command; records rc, seconds and the log tail, never stops the script
     local name=$1; shift
+    if [ ${#ONLY[@]} -gt 0 ] && [[ " ${ONLY[*]} " != *" $name "* ]]; then
+        echo "not selected (--only ${ONLY[*]})" > "$WORK/$name.log"
+        echo "skipped 0" > "$WORK/$name.status"
+        echo "  $name: skipped (--only)"
+        return
+    fi
     local tic=$SECONDS
     local limit=()
     if [ "$DRY" = 0 ]; then limit=(timeout "${STEP_LIMITS[$name]}"); fi
@@ -74,7 +91,8 @@ step() {  # name, then the command; records rc, seconds and the log tail, never 
 }
 
 if [ "$DRY" = 1 ]; then GRAPH_TESTS=(--collect-only); else GRAPH_TESTS=(); fi  # a CPU skips them anyway
-step graphs $PY -m pytest tests/test_cuda_graph.py -q -p no:cacheprovider "${GRAPH_TESTS[@]}"
+# -p no:jaxtyping: the GPU image's jaxtyping registers a pytest plugin that is not needed here.
+step graphs $PY -m pytest tests/test_cuda_graph.py -q -p no:cacheprovider -p no:jaxtyping "${GRAPH_TESTS[@]}"
 step throughput $PY benchmarks/train_throughput.py --device "$DEVICE" "${THROUGHPUT[@]}" --out "$WORK/throughput.json"
 step packing $PY benchmarks/gpu_packing.py --device "$DEVICE" "${PACKING[@]}" --out "$WORK/packing.json"
 if $PY -c "import nni" 2>/dev/null; then

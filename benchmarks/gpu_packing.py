@@ -137,21 +137,32 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu_packing: no CUDA device here; run it on a GPU machine (or --device cpu for a smoke run)",
               file=sys.stderr)
         return 2
-    rows = []
+    rows: list[dict[str, Any]] = []
     for count in args.counts:
         row = measure(count, settings)
         rows.append(row)
         agg = row["aggregate_img_per_s"]
         print(f"{count} concurrent: " + (f"{agg:.0f} img/s in total" if agg is not None else "FAILED")
               + (f"; errors: {row['errors']}" if row["errors"] else ""), flush=True)
+        result = _result(rows, settings, args.device)
+        if args.out:  # after every count: a run stopped at a time limit keeps the counts it finished
+            write_result(args.out, result)
+    print(json.dumps(rows, indent=2))
+    return 0
+
+
+def _result(rows: list[dict[str, Any]], settings: dict[str, Any], device: str) -> dict[str, Any]:
+    """The result record of the counts measured so far, with each count's speed-up over one training."""
+    import torch
+
     base = rows[0]["aggregate_img_per_s"] if rows and rows[0]["concurrent"] == 1 else None
     for row in rows:
         row["speedup_vs_1"] = (row["aggregate_img_per_s"] / base) if base and row["aggregate_img_per_s"] else None
-    result = {
+    return {
         "what": "aggregate training images/s of N concurrent DARTS-V2 trainings on one device",
         "settings": settings,
         "results": rows,
-        "device_name": device_name(torch.device(args.device)),
+        "device_name": device_name(torch.device(device)),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
@@ -161,10 +172,6 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([sys.executable, *sys.argv]),
     }
-    if args.out:
-        write_result(args.out, result)
-    print(json.dumps(result["results"], indent=2))
-    return 0
 
 
 if __name__ == "__main__":

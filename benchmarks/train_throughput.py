@@ -15,11 +15,13 @@ the benchmark can afford. This script measures it for two contenders on one devi
   timed region.
 
 ``--variants`` adds our loop with parts of the GPU path switched off, so each part's share is measured:
-``ours_bf16_eager`` (bf16 + channels_last, no CUDA graph) and ``ours_fp32_eager`` (fp32, contiguous, no
-CUDA graph: the hub's arithmetic with our loop). ``ours`` is the protocol's default for the device: on CUDA
-bf16 autocast + channels_last + the step captured as one CUDA graph; on a CPU fp32 eager (so there the
-variants measure the same thing and only prove the script runs). A contender that fails (a CUDA-graph
-capture error, say) is reported under ``failed`` with its error; the others are still measured.
+``ours_bf16_eager`` (bf16 + channels_last, no CUDA graph), ``ours_fp32_eager`` (fp32, contiguous, no
+CUDA graph: the hub's arithmetic with our loop), ``ours_fp32_graph`` and ``ours_bf16_contiguous_graph``
+(the graph with fp32, or without channels_last: under a graph the step is bound by its kernels' count and
+latency, and autocast's casts and layout changes are kernels too). ``ours`` is the protocol's default for
+the device: on CUDA bf16 autocast + channels_last + the step captured as one CUDA graph; on a CPU fp32
+eager (so there the variants measure the same thing and only prove the script runs). A contender that
+fails (a CUDA-graph capture error, say) is reported under ``failed`` with its error; the others are still measured.
 
 ``--breakdown`` adds ``ours_net_plain_step``: our network *without* auxiliary head and DropPath under
 the hub's plain step and in-memory batches. It does exactly the hub's work, so hub vs. it isolates the
@@ -69,6 +71,8 @@ PLAIN_BATCH_POOL = 8
 VARIANTS: dict[str, dict[str, Any]] = {
     "ours_bf16_eager": {"cuda_graphs": False},
     "ours_fp32_eager": {"precision": "fp32", "channels_last": False, "cuda_graphs": False},
+    "ours_fp32_graph": {"precision": "fp32", "channels_last": False},
+    "ours_bf16_contiguous_graph": {"channels_last": False},
 }
 # Repeats of one contender further apart than this (fastest/slowest - 1) make the result suspect.
 NOISY_SPREAD = 0.2

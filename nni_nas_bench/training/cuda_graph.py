@@ -52,6 +52,7 @@ class CudaGraphStep:
         self._x: torch.Tensor | None = None
         self._y: torch.Tensor | None = None
         self._out: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._side: torch.cuda.Stream | None = None
 
     @property
     def captured(self) -> bool:
@@ -75,7 +76,9 @@ class CudaGraphStep:
     def _eager_on_side_stream(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Warm-up on a side stream, as the recipe says: the allocator then keeps the warm-up's memory out of
         # the pool the capture uses.
-        side = torch.cuda.Stream(device=x.device)
+        if self._side is None:
+            self._side = torch.cuda.Stream(device=x.device)
+        side = self._side
         side.wait_stream(torch.cuda.current_stream(x.device))
         with torch.cuda.stream(side):
             out = self.step(x, y)

@@ -248,7 +248,8 @@ def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, criterio
         if protocol.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), protocol.grad_clip)
         optimizer.step()
-        return logits, loss
+        # Detached: the autograd graph is freed now, not when the next step replaces these references.
+        return logits.detach(), loss.detach()
 
     return CudaGraphStep(step) if graphs else step
 
