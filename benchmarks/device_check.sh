@@ -20,7 +20,7 @@
 #      DARTS protocol otherwise): the GPU path learns (accuracy per epoch in the JSON).
 #   4. nb201_darts_collapse.py: first-order DARTS on NAS-Bench-201 at a short real budget, epoch by epoch.
 #
-# Each step has a time limit on the GPU (STEP_LIMITS, 500 s in all), so one hung step cannot cost the others.
+# Each step has a time limit on the GPU (STEP_LIMITS, 480 s in all), so one hung step cannot cost the others.
 # The device machine has torch but not nni. Steps 1 and 2 run without it (step 1 then measures ours alone,
 # ratio null); steps 3 and 4 build NNI mutable spaces and need nni and its pure-Python dependencies, carried as
 # wheels (the device tool's README): nni==3.0 astor json-tricks prettytable wcwidth PythonWebHDFS responses
@@ -71,7 +71,7 @@ OUT=${OUT:-benchmarks/results/device_check-$TAG.json}
 echo "device_check: device $DEVICE, data root $DATA, result $OUT"
 
 # Seconds each step may take on the GPU (none in a dry run).
-declare -A STEP_LIMITS=([graphs]=40 [throughput]=120 [packing]=140 [cifar10]=100 [collapse]=100)
+declare -A STEP_LIMITS=([graphs]=40 [throughput]=110 [packing]=130 [cifar10]=100 [collapse]=100)
 
 step() {  # name, then the command; records rc, seconds and the log tail, never stops the script
     local name=$1; shift
