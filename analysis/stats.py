@@ -88,8 +88,15 @@ def study_rows(df: pd.DataFrame, study: str) -> pd.DataFrame:
     return labelled if not labelled.empty else df[df["study"].isna()]
 
 
+# Protocol settings that say how a training runs, not what it computes: a searched run and its baseline match
+# whatever they are. ``cuda_graphs`` replays the eager step's kernels (tests/test_cuda_graph.py); protocols
+# written before it existed lack it and must still match.
+EXECUTION_ONLY = ("seed", "cuda_graphs")
+
+
 def _protocol_key(protocol: Any) -> str | None:
-    """Every protocol setting except the seed, as text: searched and random must share all of them."""
+    """Every protocol setting except the seed and :data:`EXECUTION_ONLY` ones, as text: searched and random
+    must share all of them."""
     if isinstance(protocol, str):
         try:
             protocol = json.loads(protocol)
@@ -97,7 +104,7 @@ def _protocol_key(protocol: Any) -> str | None:
             return protocol
     if not isinstance(protocol, dict):
         return None
-    return json.dumps({k: v for k, v in protocol.items() if k != "seed"}, sort_keys=True)
+    return json.dumps({k: v for k, v in protocol.items() if k not in EXECUTION_ONLY}, sort_keys=True)
 
 
 # --------------------------------------------------------------------------------------------------- RI

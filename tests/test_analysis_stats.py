@@ -193,9 +193,12 @@ def test_cost_table_counts_search_and_training_hours() -> None:
     assert table.loc["random"].search_runs == 0 and table.loc["random"].train_hours == pytest.approx(1.0)
 
 
-def test_protocol_key_ignores_only_the_seed() -> None:
+def test_protocol_key_ignores_only_the_seed_and_how_the_step_runs() -> None:
     a = stats._protocol_key({"name": "darts", "lr": 0.025, "seed": 0})
     assert a == stats._protocol_key(json.dumps({"seed": 5, "lr": 0.025, "name": "darts"}))
+    # a baseline trained before protocols had cuda_graphs, or on another device, still matches
+    assert a == stats._protocol_key({"name": "darts", "lr": 0.025, "seed": 0, "cuda_graphs": True})
+    assert a != stats._protocol_key({"name": "darts", "lr": 0.025, "seed": 0, "precision": "bf16"})
     assert a != stats._protocol_key({"name": "darts", "lr": 0.05, "seed": 0})
     assert stats._protocol_key(None) is None
 
