@@ -21,18 +21,23 @@ how many architecture "evaluations" the table answers per second, and how long t
 Example (the numbers in benchmarks/README.md)::
 
     python benchmarks/tabular.py --data-root ../shared/data --out benchmarks/results/tabular-cpu-2core.json
+    python benchmarks/tabular.py --data-root ../shared/data --busy 2 --reference-runs 0 \
+        --out benchmarks/results/tabular-cpu-2core-busy.json   # both cores kept busy by two other processes
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +136,19 @@ def bench_references(root: str | None, budget: int, runs: int, workers: int) -> 
     return out
 
 
+@contextlib.contextmanager
+def busy_cpus(n: int) -> Iterator[None]:
+    """``n`` processes that spin on the CPUs (pure-Python loops, no I/O) for the duration of the block: the
+    competing job of a shared machine, made repeatable."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", default=None, help="folder holding nas-bench-201/ (default: the trial's)")
@@ -145,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-runs", type=int, default=10)
     parser.add_argument("--reference-budget", type=int, default=200, help="queries per reference run")
     parser.add_argument("--skip-table", action="store_true", help="measure the evaluator and the methods only")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="keep N other processes spinning on the CPUs while the table runs (issue 18: the "
+                             "table on a machine another job keeps busy)")
     parser.add_argument("--out", default=None, help="JSON file to write")
     args = parser.parse_args(argv)
 
@@ -170,16 +191,18 @@ def main(argv: list[str] | None = None) -> int:
         result["references"] = bench_references(args.data_root, args.reference_budget, args.reference_runs,
                                                 args.workers)
     if not args.skip_table:
-        tic = time.perf_counter()
-        table = run_tabular(methods, args.datasets, runs=args.runs, budget=args.budget, root=args.data_root,
-                            workers=args.workers, settings=settings)
-        from analysis.tabular import curves_by_query, curves_by_seconds
+        with busy_cpus(args.busy):
+            tic = time.perf_counter()
+            table = run_tabular(methods, args.datasets, runs=args.runs, budget=args.budget, root=args.data_root,
+                                workers=args.workers, settings=settings)
+            from analysis.tabular import curves_by_query, curves_by_seconds
 
-        curves_by_query(table.curves), curves_by_seconds(table.curves)
-        wall = time.perf_counter() - tic
+            curves_by_query(table.curves), curves_by_seconds(table.curves)
+            wall = time.perf_counter() - tic
         result["table"] = {"wall_seconds": wall, "search_wall_seconds": table.settings["wall_seconds"],
                            "queries": table.settings["queries"], "methods": methods, "datasets": args.datasets,
                            "runs": args.runs, "budget": args.budget, "workers": args.workers,
+                           "busy_processes": args.busy,
                            "summary": json.loads(table.summary.to_json(orient="records"))}
         print(f"full table: {wall:.1f} s wall for {table.settings['queries']:,} queries", flush=True)
         print(table.summary[["dataset", "method", "test_mean", "ri_space", "ri_random", "found_optimum"]]
