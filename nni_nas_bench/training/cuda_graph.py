@@ -2,8 +2,9 @@
 
 Why: a DARTS network at batch 96 is launch-bound on a large GPU. One step is ~2,000 small kernels
 (20 cells x 8 edges, forward and backward, plus the optimiser), and the CPU cannot issue them as fast
-as an H200 runs them; NNI's hub model trained with a plain loop reaches ~950 img/s there. Replaying a
-captured graph issues the whole step (forward, loss, backward, gradient clipping, SGD) with one launch.
+as an H200 runs them; NNI's hub model trained with a plain loop reaches 740-890 img/s there. Replaying a
+captured graph issues the whole step (forward, loss, backward, gradient clipping, SGD) with one launch:
+2,460 img/s on the same H200 (``benchmarks/README.md``, "GPU targets").
 
 What the captured step needs, and where the project provides it:
 
