@@ -73,12 +73,16 @@ echo "device_check: device $DEVICE, data root $DATA, result $OUT"
 # Seconds each step may take on the GPU (none in a dry run).
 declare -A STEP_LIMITS=([graphs]=40 [throughput]=110 [packing]=110 [cifar10]=100 [collapse]=120)
 
+skip() {  # name, why: records the step as skipped (not a failure) with the reason as its log
+    echo "$2" > "$WORK/$1.log"
+    echo "skipped 0" > "$WORK/$1.status"
+    echo "  $1: skipped ($2)"
+}
+
 step() {  # name, then the command; records rc, seconds and the log tail, never stops the script
     local name=$1; shift
     if [ ${#ONLY[@]} -gt 0 ] && [[ " ${ONLY[*]} " != *" $name "* ]]; then
-        echo "not selected (--only ${ONLY[*]})" > "$WORK/$name.log"
-        echo "skipped 0" > "$WORK/$name.status"
-        echo "  $name: skipped (--only)"
+        skip "$name" "not selected by --only ${ONLY[*]}"
         return
     fi
     local tic=$SECONDS
@@ -105,9 +109,7 @@ if $PY -c "import nni" 2>/dev/null; then
         --out "$WORK/collapse.json"
 else
     for name in cifar10 collapse; do
-        echo "nni is not installed: carry its wheels (see this script's header)" > "$WORK/$name.log"
-        echo "skipped 0" > "$WORK/$name.status"
-        echo "  $name: skipped (no nni)"
+        skip "$name" "nni is not installed: carry its wheels (see this script's header)"
     done
 fi
 

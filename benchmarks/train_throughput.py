@@ -184,6 +184,7 @@ def _ours_contender(batch: int, steps: int, warmup: int, device: torch.device, s
         memory_format_for,
         train_epoch,
         use_cuda_graphs,
+        uses_bf16,
     )
     from search_spaces.darts import build_darts_network
     from search_spaces.genotype import PUBLISHED
@@ -217,11 +218,10 @@ def _ours_contender(batch: int, steps: int, warmup: int, device: torch.device, s
         train_loader.set_epoch(next(epochs))  # a fresh order/augmentation draw, as every real epoch
         train_epoch(model, train_loader, step, device)
 
-    bf16 = protocol.precision == "bf16" or (protocol.precision == "auto" and device.type == "cuda")
     contender = Contender(
         name,
         f"search_spaces DARTS-V2 (aux head, DropPath {protocol.drop_path}) + trainer.train_epoch + GpuBatchLoader "
-        f"(crop/flip/cutout {protocol.cutout} on the device); {'bf16' if bf16 else 'fp32'}, "
+        f"(crop/flip/cutout {protocol.cutout} on the device); {'bf16' if uses_bf16(protocol, device) else 'fp32'}, "
         f"{'channels_last' if memory_format == torch.channels_last else 'contiguous'}, "
         f"{'CUDA graph' if use_cuda_graphs(protocol, device) else 'eager'}",
         (lambda: run_epoch(warm_loader)) if warm_loader is not None else (lambda: None),
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: torch sees no CUDA device (torch.cuda.is_available() is False)")
     _import_project()
-    from nni_nas_bench.training.trainer import resolve_device, use_cuda_graphs
+    from nni_nas_bench.training.trainer import resolve_device, use_cuda_graphs, uses_bf16
 
     device = resolve_device(args.device)
     load_before = load_average()
@@ -391,7 +391,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ours_rate = results["ours"]["img_per_s"]
     ratio = ours_rate / hub_rate if hub_rate else None
     best_ratio = results["ours"]["best_img_per_s"] / results["hub"]["best_img_per_s"] if hub_rate else None
-    ours_bf16 = protocol.precision == "bf16" or (protocol.precision == "auto" and device.type == "cuda")
     record = {
         "benchmark": "train_throughput",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -411,7 +410,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {
             "steps": args.steps, "warmup": args.warmup, "batch": args.batch, "repeats": args.repeats,
             "seed": args.seed, "channels": CHANNELS, "layers": LAYERS, "genotype": "DARTS_V2",
-            "ours_precision": "bf16 autocast" if ours_bf16 else "fp32",
+            "ours_precision": "bf16 autocast" if uses_bf16(protocol, device) else "fp32",
             "ours_channels_last": protocol.channels_last if protocol.channels_last is not None
             else device.type == "cuda",
             "ours_cuda_graphs": use_cuda_graphs(protocol, device),

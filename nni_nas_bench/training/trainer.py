@@ -58,11 +58,15 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
+def uses_bf16(protocol: Protocol, device: torch.device) -> bool:
+    """Whether the step runs under bf16 autocast: ``protocol.precision``, 'auto' = bf16 on CUDA, fp32 on a CPU."""
+    return protocol.precision == "bf16" or (protocol.precision == "auto" and device.type == "cuda")
+
+
 def _autocast(protocol: Protocol, device: torch.device, cache: bool = True) -> contextlib.AbstractContextManager:
     """bf16 autocast per the protocol. ``cache=False`` inside a CUDA-graph capture: autocast's cache of cast
     weights would otherwise be captured as stale copies (PyTorch's CUDA-graph notes)."""
-    bf16 = protocol.precision == "bf16" or (protocol.precision == "auto" and device.type == "cuda")
-    if bf16:
+    if uses_bf16(protocol, device):
         return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
