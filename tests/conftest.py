@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -103,27 +104,43 @@ def _status(port: int) -> str:
         return json.load(r)["status"]
 
 
-def stop_experiment(experiment_id: str, port: int) -> None:
-    """``nnictl stop``, then make sure the NNI manager is gone.
+def stop_experiment(port: int) -> None:
+    """Stop the experiment whose manager serves ``port`` and wait until the manager is gone.
 
-    Two ``nnictl create`` at once race on NNI's experiment registry (``~/nni-experiments/.experiment``, one
-    JSON file rewritten by each): the loser's entry is lost, ``nnictl stop <id>`` then finds nothing, and
-    the manager and its dispatcher stayed alive after the test (1.2 GB each). A manager that still answers
-    once ``nnictl stop`` had time to end it is stopped through its own REST API (``nni.experiment.rest``,
-    what ``Experiment.stop`` calls); one that is shutting down is left to finish (a second stop request
-    while NNI saves its state would disturb a later ``nnictl resume``).
+    Through NNI's REST API (``DELETE /experiment``, what ``nni.experiment.Experiment.stop`` sends), not
+    ``nnictl stop <id>``: that finds the manager through NNI's experiment registry
+    (``~/nni-experiments/.experiment``), which two ``nnictl create`` at once can race on (the loser's entry is
+    lost), and costs a Python start. Both end in the same shutdown of the manager (dispatcher, trials, DB).
     """
-    nnictl = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
-    subprocess.run([*nnictl, "stop", experiment_id], capture_output=True, text=True, timeout=120)
-    if _wait_closed(port, 30):
-        return
     from nni.experiment import rest
 
     try:
         rest.delete(port, "/experiment")
     except Exception:  # already shutting down: the wait below tells
         pass
-    _wait_closed(port, 30)
+    if not _wait_closed(port, 60):
+        raise RuntimeError(f"the NNI manager on port {port} still answers 60 s after it was asked to stop")
+
+
+# Experiments that ended and are being stopped in the background: NNI's shutdown takes 5-8 s, nearly all of
+# it waiting (the manager polls its dispatcher's exit once a second), so tests go on meanwhile;
+# `stopped_experiments` (session scope) waits for every one at the end and fails on a manager that stays.
+_STOPPING: list[Future] = []
+_STOPPER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="nnictl-stop")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stopped_experiments() -> Iterator[None]:
+    """At the end of the session, every experiment that :func:`run_nnictl` started has stopped."""
+    yield
+    errors = []
+    for future in _STOPPING:
+        try:
+            future.result(timeout=120)
+        except Exception as exc:  # a manager left running would keep 1 GB and a port after the tests
+            errors.append(str(exc))
+    _STOPPER.shutdown()
+    assert not errors, errors
 
 
 def _wait_closed(port: int, seconds: float) -> bool:
@@ -161,13 +178,18 @@ def run_nnictl(config: dict[str, Any], workdir: Path, timeout: float = 600) -> P
             status = _status(port)
             if status in ("DONE", "ERROR", "STOPPED"):
                 break
-            time.sleep(2)
-    finally:
-        stop_experiment(experiment.name, port)
+            time.sleep(0.5)
+    except BaseException:
+        stop_experiment(port)
+        raise
     if status != "DONE":
+        stop_experiment(port)  # the logs are complete once the manager is gone
         for log in sorted(experiment.rglob("*.log")) + sorted(experiment.rglob("trial.stderr")):
             print(f"==== {log}\n{log.read_text()[-3000:]}")
         pytest.fail(f"experiment {experiment.name} ended as {status} (see logs above)")
+    # DONE: every trial's end and metrics are in the DB (NNI writes each before it reports DONE), so the test
+    # reads it while the manager shuts down.
+    _STOPPING.append(_STOPPER.submit(stop_experiment, port))
     return experiment
 
 
@@ -184,6 +206,33 @@ def trial_command(data_root: Path, cache: Path, checkpoints: Path) -> str:
     """
     return (f"OMP_NUM_THREADS=1 NNB_CACHE_DIR={cache} {sys.executable} -m nni_nas_bench.trial --data-root {data_root} "
             f"--checkpoint-dir {checkpoints} --device cpu")
+
+
+# The random baseline at CPU size: what tests/test_e2e_random_baseline.py and tests/test_analysis_nnictl.py read.
+RANDOM_BASELINE_TINY = {"preset": "quick", "epochs": 2, "channels": 4, "layers": 3, "batch_size": 50, "subset": None,
+                        "eval_batch_size": 100, "seed": 1}
+# lr 1e30 without gradient clipping: the first epoch's loss is NaN, the trainer raises, the trial exits 3.
+DIVERGING = {**RANDOM_BASELINE_TINY, "lr": 1.0e30, "grad_clip": 0.0}
+
+
+@pytest.fixture(scope="session")
+def random_baseline_experiments(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path,
+                                cache_dir: Path) -> dict[str, Path]:
+    """Two real random-baseline experiments, run side by side once per session for every test that reads one:
+    ``ok`` (3 architectures of seed 5 that train and succeed, 2 at a time) and ``failed`` (1 architecture whose
+    protocol makes the loss NaN, so its trial exits 3 and NNI records it FAILED)."""
+    jobs = {"ok": (RANDOM_BASELINE_TINY, 3, 2), "failed": (DIVERGING, 1, 1)}
+    configs = {}
+    for name, (protocol, trials, concurrency) in jobs.items():
+        workdir = tmp_path_factory.mktemp(f"nnictl-{name}")
+        configs[name] = (local_experiment(
+            f"random-baseline-{name}", "RandomBaselineTuner",
+            {"dataset": "cifar10", "num_archs": trials, "seed": 5, "protocol": protocol}, workdir=workdir,
+            command=trial_command(synthetic_root, cache_dir, workdir / "checkpoints"), concurrency=concurrency,
+            max_trials=trials), workdir)
+    with ThreadPoolExecutor(len(configs)) as pool:
+        futures = {name: pool.submit(run_nnictl, config, workdir, 600) for name, (config, workdir) in configs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def local_experiment(name: str, tuner: str, class_args: dict[str, Any], *, workdir: Path, command: str,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -15,45 +14,15 @@ import pytest
 
 from analysis import find_dbs, read_experiment, read_experiments
 from search_spaces import create_space
-from tests.conftest import REPO, run_nnictl, trial_command
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-TINY = {"preset": "quick", "epochs": 2, "channels": 4, "layers": 3, "batch_size": 50, "subset": None,
-        "eval_batch_size": 100, "seed": 1}
-# lr 1e30 without gradient clipping: the first epoch's loss is NaN, the trainer raises, the trial exits 3.
-DIVERGING = {**TINY, "lr": 1.0e30, "grad_clip": 0.0}
-
-
-def _config(name: str, workdir: Path, data_root: Path, cache: Path, protocol: dict, trials: int,
-            concurrency: int) -> dict:
-    return {
-        "experimentName": name,
-        "searchSpace": {},
-        # One thread per trial: two trials share this machine's two cores instead of oversubscribing them.
-        "trialCommand": "OMP_NUM_THREADS=1 " + trial_command(data_root, cache, workdir / "checkpoints"),
-        "trialCodeDirectory": str(workdir),
-        "trialConcurrency": concurrency,
-        "maxTrialNumber": trials,
-        "tuner": {
-            "className": "nni_nas_bench.tuners.RandomBaselineTuner",
-            "codeDirectory": str(workdir),
-            "classArgs": {"dataset": "cifar10", "num_archs": trials, "seed": 5, "protocol": protocol},
-        },
-        "trainingService": {"platform": "local"},
-    }
-
 
 @pytest.fixture(scope="module")
-def experiments(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path, cache_dir: Path) -> dict[str, Path]:
-    """{'ok': 3 trials that succeed, 'failed': 1 trial that fails}: run side by side, once for the module."""
-    jobs = {"ok": (TINY, 3, 2), "failed": (DIVERGING, 1, 1)}
-    dirs = {name: tmp_path_factory.mktemp(f"nnictl-{name}") for name in jobs}
-    with ThreadPoolExecutor(len(jobs)) as pool:
-        futures = {name: pool.submit(run_nnictl, _config(f"analysis-{name}", dirs[name], synthetic_root, cache_dir,
-                                                         protocol, trials, concurrency), dirs[name], 600)
-                   for name, (protocol, trials, concurrency) in jobs.items()}
-        return {name: future.result() for name, future in futures.items()}
+def experiments(random_baseline_experiments: dict[str, Path]) -> dict[str, Path]:
+    """{'ok': 3 trials that succeed, 'failed': 1 trial that fails} (tests/conftest.py, shared with other tests)."""
+    return random_baseline_experiments
 
 
 def test_reader_on_real_nni_databases(experiments: dict[str, Path]) -> None:
@@ -69,7 +38,7 @@ def test_reader_on_real_nni_databases(experiments: dict[str, Path]) -> None:
         assert len(row.curve) == 2 and row.curve[-1] == row.final_acc and row.best_acc == max(row.curve)
         assert (row.layers, row.channels, row.train_seed, row.protocol_name) == (3, 4, 1, "quick")
         assert row.params_m > 0 and row.mflops > 0 and row.train_seconds > 0 and row.code_version
-        assert row.start_time < row.end_time and row.experiment_name == "analysis-ok"
+        assert row.start_time < row.end_time and row.experiment_name == "random-baseline-ok"
     assert sorted(good.arch_index) == [0, 1, 2]
 
     bad = df[df.experiment_id == failed.name].iloc[0]

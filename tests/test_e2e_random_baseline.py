@@ -11,20 +11,14 @@ import pytest
 
 from analysis import read_experiment
 from search_spaces import create_space
-from tests.conftest import local_experiment, trial_command
+from tests.conftest import RANDOM_BASELINE_TINY as TINY
 
 pytestmark = pytest.mark.slow
 
-TINY = {"preset": "quick", "epochs": 2, "channels": 4, "layers": 3, "batch_size": 50, "subset": None,
-        "eval_batch_size": 100, "seed": 1}
 
-
-def test_nnictl_random_baseline_end_to_end(nnictl_runner, synthetic_root: Path, cache_dir: Path,
-                                           tmp_path: Path) -> None:
-    config = local_experiment("test-random-baseline", "RandomBaselineTuner",
-                              {"dataset": "cifar10", "num_archs": 3, "seed": 5, "protocol": TINY}, workdir=tmp_path,
-                              command=trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"))
-    experiment = nnictl_runner(config, tmp_path, timeout=600)
+def test_nnictl_random_baseline_end_to_end(random_baseline_experiments: dict[str, Path]) -> None:
+    """The session's random-baseline experiment (tests/conftest.py): 3 architectures of seed 5, 2 at a time."""
+    experiment = random_baseline_experiments["ok"]
 
     # The raw DB first: every trial SUCCEEDED, with FINAL metrics and one PERIODICAL row per epoch.
     db = experiment / "db" / "nni.sqlite"
