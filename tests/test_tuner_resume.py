@@ -70,9 +70,8 @@ class Nni:
         self.db.execute("INSERT INTO TrialJobEvent (trialJobId, event, data) VALUES (?, ?, ?)", (job, event, data))
 
     # ---------------------------------------------------------------- NNI's manager
-    def step(self, deliver: bool = True) -> bool:
-        """Submit what fits, end the oldest running trial; False when the experiment is DONE. ``deliver``
-        False: the manager stops right after recording the end (the tuner never hears of it)."""
+    def submit(self) -> None:
+        """Submit the waiting trials that fit (free slots, maxTrialNumber)."""
         while self.waiting and len(self.running) < self.concurrency and self.submitted < self.num_trials:
             pid, params, job = self.waiting.pop(0)
             if job is None:
@@ -84,6 +83,11 @@ class Nni:
             self._event(job, "RUNNING")
             self.running.append(job)
             self.submitted += 1
+
+    def step(self, deliver: bool = True) -> bool:
+        """Submit what fits, end the oldest running trial; False when the experiment is DONE. ``deliver``
+        False: the manager stops right after recording the end (the tuner never hears of it)."""
+        self.submit()
         if not self.running:
             return False
         job = self.running.pop(0)
@@ -354,7 +358,7 @@ def test_a_trial_nni_re_runs_with_another_trials_parameters_is_served_again(chec
         nni.step()
     _, ended = nni.swap_records()
     nni.stop_and_resume()
-    assert "re-runs 1 trial(s) with the parameters of trials that already ran" in caplog.text
+    assert "spent 1 trial slot(s) on re-runs of trials that already ran" in caplog.text
     assert nni.num_trials == _multi_trial().num_trials + 1
     nni.run()
 
@@ -367,6 +371,29 @@ def test_a_trial_nni_re_runs_with_another_trials_parameters_is_served_again(chec
     later = _multi_trial()  # the next ``nnictl resume`` checks maxTrialNumber before anything else
     assert later.extra_trials == 1
     check_trial_count(nni.num_trials, later)
+
+
+def test_a_re_run_of_a_trial_that_reported_just_before_the_stop_costs_no_slot(checkpoint_env, manager_rest) -> None:
+    """#5726 beside a trial whose FINAL metric reached the tuner just before the stop, while NNI still had it
+    running: NNI re-runs that one in its own job's slot, so only the trial whose record was swapped needs a new
+    slot. Seen in tests/test_e2e_failures.py (tabular resume): counting both as wasted raised maxTrialNumber
+    by 2, and the experiment then waited for a trial that never came (TUNER_NO_MORE_TRIAL, never DONE)."""
+    nni = Nni(_multi_trial, checkpoint_env("resumed"), 2, _fails)
+    manager_rest.append(nni)
+    for _ in range(5):
+        nni.step()
+    nni.submit()  # two trials running
+    nni.swap_records()
+    reported = nni.running[1]  # its FINAL metric is in the DB and reached the tuner; its end did not
+    trial = nni.jobs[reported]
+    trial["final"] = nni._metrics(trial["params"])
+    nni.db.execute("INSERT INTO MetricData (trialJobId, parameterId, type, data) VALUES (?, ?, 'FINAL', ?)",
+                   (reported, str(trial["pid"]), json.dumps(json.dumps(trial["final"]))))
+    nni.tuner.receive_trial_result(trial["pid"], trial["params"], _normal(trial["final"]), trial_job_id=reported)
+    nni.stop_and_resume()
+    assert nni.num_trials == _multi_trial().num_trials + 1
+    nni.run()  # asserts that the manager submitted exactly maxTrialNumber trials: the experiment reaches DONE
+    assert len({_key(p) for p in nni.ran}) == _multi_trial().num_trials  # each of the tuner's trials ran
 
 
 def test_a_finished_trial_handed_back_under_another_trials_record_is_still_placed(checkpoint_env) -> None:

@@ -97,11 +97,12 @@ _logger = logging.getLogger(__name__)
 SendTrial = Callable[[int, dict[str, Any]], None]
 
 
-def raise_max_trial_number(by: int) -> bool:
-    """Raise the running experiment's maxTrialNumber by ``by`` through the manager's REST API, as ``nnictl
-    update trialnum`` does (``PUT /experiment?update_type=MAX_TRIAL_NUM``, with NNI's own REST helpers,
-    ``nni.experiment.rest``; the REST server shares the port and URL prefix of the tuner channel,
-    ``nnimanager.js`` ``setupTuner``). False outside NNI or on refusal."""
+def raise_max_trial_number(to: int) -> int | None:
+    """Raise the running experiment's maxTrialNumber to ``to`` (never lower it) through the manager's REST
+    API, as ``nnictl update trialnum`` does (``PUT /experiment?update_type=MAX_TRIAL_NUM``, with NNI's own
+    REST helpers, ``nni.experiment.rest``; the REST server shares the port and URL prefix of the tuner
+    channel, ``nnimanager.js`` ``setupTuner``). Returns the slots added (0: it was at least ``to``), None
+    outside NNI or on refusal."""
     from urllib.parse import urlsplit
 
     from nni.experiment import rest
@@ -112,17 +113,20 @@ def raise_max_trial_number(by: int) -> bool:
     except ValueError:
         port = None
     if channel.scheme != "ws" or port is None or not channel.path.endswith("/tuner"):
-        return False
+        return None
     prefix = channel.path[: -len("/tuner")].strip("/") or None
     try:
         profile = rest.get(port, "/experiment", prefix)
-        profile["params"]["maxTrialNumber"] = int(profile["params"]["maxTrialNumber"]) + by
+        current = int(profile["params"]["maxTrialNumber"])
+        if current >= to:
+            return 0
+        profile["params"]["maxTrialNumber"] = to
         rest.put(port, "/experiment?update_type=MAX_TRIAL_NUM", profile, prefix)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # requests' errors are OSErrors
         _logger.warning("could not raise maxTrialNumber through the manager at port %s: %s", port, exc)
-        return False
-    _logger.warning("maxTrialNumber raised to %d for them", profile["params"]["maxTrialNumber"])
-    return True
+        return None
+    _logger.warning("maxTrialNumber raised from %d to %d for them", current, to)
+    return to - current
 
 
 def _extra_trials(directory: str | None, tuner: str) -> int:
@@ -362,17 +366,23 @@ class ServingTuner(BuildsInBackground, Tuner):
             return
         _logger.warning("trials %s are not re-run by NNI: served again", [trial_key(served[n]) for n in lost])
         self._record(Lost(tuple(lost)))
-        wasted = len(record.rerun - {trial_key(served[n]) for n in self._ledger.pending()})
-        if not wasted:
+        # NNI ends the experiment once maxTrialNumber trial jobs ran, counting the jobs of earlier runs; a re-run
+        # fills its job's old slot. So it needs the jobs its DB holds plus one per trial still to hand out, the
+        # lost ones included. A lost trial that had a job lost it to a re-run of a trial that already ran
+        # (#5726; a trial whose FINAL metric came just before the stop is re-run in its own slot, costing none).
+        needed = record.trials + self._ledger.to_come(self.num_trials)
+        wasted = needed - (self.num_trials + self.extra_trials)
+        if wasted <= 0:
             return
-        _logger.warning("NNI 3.0 re-runs %d trial(s) with the parameters of trials that already ran (the manager "
-                        "recorded another trial's parameters for them, upstream #5726)", wasted)
-        if raise_max_trial_number(wasted):
-            self._write(Wasted(wasted))
-            self.extra_trials += wasted
-        else:
-            _logger.warning("raise maxTrialNumber by %d, or the last trials never run: nnictl update trialnum %s "
-                            "--value <maxTrialNumber + %d>", wasted, os.environ.get("NNI_EXP_ID", "<id>"), wasted)
+        _logger.warning("NNI 3.0 spent %d trial slot(s) on re-runs of trials that already ran (the manager recorded "
+                        "another trial's parameters for them, upstream #5726)", wasted)
+        added = raise_max_trial_number(needed)
+        if added:
+            self._write(Wasted(added))
+            self.extra_trials += added
+        elif added is None:
+            _logger.warning("raise maxTrialNumber to %d, or the last trials never run: nnictl update trialnum %s "
+                            "--value %d", needed, os.environ.get("NNI_EXP_ID", "<id>"), needed)
 
     def _cannot_resume(self, why: str) -> ConfigError:
         return ConfigError(
