@@ -49,7 +49,9 @@ setup(
     ],
     extras_require={
         # nbclient/nbformat/ipykernel: the tests execute analysis/notebooks/*.ipynb.
-        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.4", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6",
+        # pytest-xdist: the suite runs on every core (pyproject's addopts), nnictl experiments beside unit tests.
+        "dev": ["pytest>=7", "pytest-timeout>=2", "pytest-xdist>=3.5", "ruff>=0.4", "nbclient>=0.7", "nbformat>=5.7",
+                "ipykernel>=6",
                 # `jupyter nbconvert --execute` runs the figures notebook (README)
                 "nbconvert>=7"],
     },

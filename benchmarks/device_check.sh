@@ -95,8 +95,9 @@ step() {  # name, then the command; records rc, seconds and the log tail, never 
 }
 
 if [ "$DRY" = 1 ]; then GRAPH_TESTS=(--collect-only); else GRAPH_TESTS=(); fi  # a CPU skips them anyway
-# -p no:jaxtyping: the GPU image's jaxtyping registers a pytest plugin that is not needed here.
-step graphs $PY -m pytest tests/test_cuda_graph.py -q -p no:cacheprovider -p no:jaxtyping "${GRAPH_TESTS[@]}"
+# -p no:jaxtyping: the GPU image's jaxtyping registers a pytest plugin that is not needed here. -o addopts=:
+# not pyproject's `-n auto` (the GPU image has no pytest-xdist; one process is what a GPU test wants).
+step graphs $PY -m pytest tests/test_cuda_graph.py -q -o addopts= -p no:cacheprovider -p no:jaxtyping "${GRAPH_TESTS[@]}"
 step throughput $PY benchmarks/train_throughput.py --device "$DEVICE" "${THROUGHPUT[@]}" --out "$WORK/throughput.json"
 step packing $PY benchmarks/gpu_packing.py --device "$DEVICE" "${PACKING[@]}" --out "$WORK/packing.json"
 if $PY -c "import nni" 2>/dev/null; then

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -30,10 +31,14 @@ E2E_TIMEOUT_S = 1500
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Give every slow (end-to-end) test its timeout, unless it sets its own with ``@pytest.mark.timeout``."""
+    """Give every slow (end-to-end) test its timeout, unless it sets its own with ``@pytest.mark.timeout``,
+    and run the slow tests first (in file order): pytest-xdist's workers then start the minutes-long nnictl
+    experiments at once and fill the rest of the run with second-long unit tests, instead of ending on one
+    long test while the other workers idle."""
     for item in items:
         if item.get_closest_marker("slow") is not None and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: file order within each
 
 
 def _missing_data(report: pytest.TestReport) -> str | None:
@@ -91,6 +96,22 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache for the session, so the CIFAR-10 archive is decoded once."""
     return tmp_path_factory.mktemp("cache")
+
+
+# NNI keeps one registry of experiments per user (~/nni-experiments/.experiment), rewritten whole by each
+# `nnictl create`/`resume`/`stop`: two at once (pytest-xdist workers, or threads of one test) can lose an
+# entry, and `nnictl stop/resume <id>` then finds nothing. Every nnictl call of the tests holds this
+# cross-process lock (filelock, which NNI itself depends on).
+NNICTL_LOCK = Path(tempfile.gettempdir()) / "nni-nas-bench-tests-nnictl.lock"
+
+
+def nnictl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``nnictl ARGS`` (from the repository root) while no other test process runs nnictl."""
+    from filelock import FileLock
+
+    with FileLock(str(NNICTL_LOCK)):
+        return subprocess.run([sys.executable, "-m", "nni.tools.nnictl.nnictl", *args], capture_output=True,
+                              text=True, timeout=timeout, cwd=REPO)
 
 
 def _free_port() -> int:
@@ -165,9 +186,7 @@ def run_nnictl(config: dict[str, Any], workdir: Path, timeout: float = 600) -> P
     path = workdir / "experiment.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     port = _free_port()
-    nnictl = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
-    out = subprocess.run([*nnictl, "create", "--config", str(path), "--port", str(port)],
-                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    out = nnictl("create", "--config", str(path), "--port", str(port))
     assert out.returncode == 0, out.stdout + out.stderr
     experiments = [p for p in (workdir / "nni-experiments").iterdir() if p.is_dir() and not p.name.startswith("_")]
     assert len(experiments) == 1, experiments

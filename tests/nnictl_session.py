@@ -22,9 +22,8 @@ import yaml
 
 from nni_nas_bench.tuners.journal import Journal
 from nni_nas_bench.tuners.ledger import Resume, Wasted
-from tests.conftest import REPO
+from tests.conftest import REPO, nnictl
 
-NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
 ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 
 
@@ -83,18 +82,16 @@ class Session:
     def stop(self) -> None:
         # Plain `nnictl stop`: the resume tests depend on NNI's own shutdown timing (conftest.stop_experiment
         # waits for the manager to go, which changes what NNI re-runs at `nnictl resume`).
-        subprocess.run([*NNICTL, "stop", self.id], capture_output=True, text=True, timeout=120)
+        nnictl("stop", self.id)
 
     def update_trialnum(self, value: int) -> subprocess.CompletedProcess:
         """``nnictl update trialnum``: the README's step before re-submitting a trial (it needs a free slot)."""
-        return subprocess.run([*NNICTL, "update", "trialnum", self.id, "--value", str(value)],
-                              capture_output=True, text=True, timeout=120, cwd=REPO)
+        return nnictl("update", "trialnum", self.id, "--value", str(value))
 
     def resume(self) -> subprocess.CompletedProcess:
         """``nnictl resume`` on a fresh port; ``--experiment_dir`` is the folder holding experiment folders."""
         self.port = free_port()
-        return subprocess.run([*NNICTL, "resume", self.id, "--port", str(self.port), "--experiment_dir",
-                               str(self.folder.parent)], capture_output=True, text=True, timeout=120, cwd=REPO)
+        return nnictl("resume", self.id, "--port", str(self.port), "--experiment_dir", str(self.folder.parent))
 
 
 def create(config: dict[str, Any], workdir: Path) -> tuple[subprocess.CompletedProcess, Session | None]:
@@ -104,8 +101,7 @@ def create(config: dict[str, Any], workdir: Path) -> tuple[subprocess.CompletedP
     path = workdir / "experiment.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     port = free_port()
-    out = subprocess.run([*NNICTL, "create", "--config", str(path), "--port", str(port)], capture_output=True,
-                         text=True, timeout=120, cwd=REPO)
+    out = nnictl("create", "--config", str(path), "--port", str(port))
     folders = [p for p in (workdir / "nni-experiments").glob("*") if p.is_dir() and not p.name.startswith("_")]
     session = Session(folders[0].name, port, folders[0]) if len(folders) == 1 else None
     return out, session
@@ -120,7 +116,6 @@ class TabularResume:
     resume (both mostly wait on NNI), so it costs no experiment of its own."""
 
     def __init__(self, folder: Path) -> None:
-        import sys
 
         import yaml
 

@@ -16,7 +16,8 @@ from analysis import find_dbs, read_experiment, read_experiments
 from search_spaces import create_space
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
+# One pytest-xdist worker runs every test of the session's random-baseline experiments (tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("random_baseline_experiments")]
 
 
 @pytest.fixture(scope="module")

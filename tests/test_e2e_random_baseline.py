@@ -13,7 +13,8 @@ from analysis import read_experiment
 from search_spaces import create_space
 from tests.conftest import RANDOM_BASELINE_TINY as TINY
 
-pytestmark = pytest.mark.slow
+# One pytest-xdist worker runs every test of the session's random-baseline experiments (tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("random_baseline_experiments")]
 
 
 def test_nnictl_random_baseline_end_to_end(random_baseline_experiments: dict[str, Path]) -> None:
