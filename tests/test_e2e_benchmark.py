@@ -24,20 +24,20 @@ TINY = {"preset": "quick", "epochs": 1, "channels": 4, "layers": 3, "batch_size"
 
 
 def test_nnictl_benchmark_end_to_end(nnictl_runner, synthetic_root: Path, cache_dir: Path, tmp_path: Path) -> None:
-    class_args = {"method": "darts", "dataset": "cifar10", "num_searches": 2, "num_random": 2, "search_seed": 0,
+    class_args = {"method": "darts", "dataset": "cifar10", "num_searches": 2, "num_random": 1, "search_seed": 0,
                   "arch_seed": 5, "search": SEARCH, "protocol": TINY}
-    # 5 slots for 4 trials that can start: the tuner has to hold the fifth request until a search
-    # reports (NNI shows TUNER_NO_MORE_TRIAL meanwhile), which is the waiting path this test proves.
+    # 4 slots for 3 trials that can start (2 searches, 1 random): the tuner has to hold the fourth request until
+    # a search reports (NNI shows TUNER_NO_MORE_TRIAL meanwhile), which is the waiting path this test proves.
     config = local_experiment("test-benchmark-darts", "BenchmarkTuner", class_args, workdir=tmp_path,
                               command=trial_command(synthetic_root, cache_dir, tmp_path / "checkpoints"),
-                              concurrency=5, max_trials=6)
+                              concurrency=4, max_trials=5)
     experiment = nnictl_runner(config, tmp_path, timeout=600)
 
     manager_log = (experiment / "log" / "nnimanager.log").read_text()
     assert "to: TUNER_NO_MORE_TRIAL" in manager_log and "Experiment done." in manager_log
     df = read_experiment(experiment)
-    assert list(df.status) == ["SUCCEEDED"] * 6, df[["trial_id", "status", "role"]]
-    assert sorted(df.role) == ["random", "random", "search", "search", "searched", "searched"]
+    assert list(df.status) == ["SUCCEEDED"] * 5, df[["trial_id", "status", "role"]]
+    assert sorted(df.role) == ["random", "search", "search", "searched", "searched"]
     space = create_space("darts")
     search = df[df.role == "search"].set_index("trial_id")
     assert sorted(search.search_seed) == [0, 1]
@@ -48,10 +48,10 @@ def test_nnictl_benchmark_end_to_end(nnictl_runner, synthetic_root: Path, cache_
         assert row.method == "darts" and row.protocol["epochs"] == 1 and row.train_seed == 1
         space.parse(row.genotype)
 
-    baseline = RandomBaselineTuner(dataset="cifar10", num_archs=2, seed=5, protocol=TINY)
+    baseline = RandomBaselineTuner(dataset="cifar10", num_archs=1, seed=5, protocol=TINY)
     randoms = df[df.role == "random"]
     assert {int(r.arch_index): r.genotype for r in randoms.itertuples()} == {
-        k: baseline.trial_parameters(k)["genotype"] for k in range(2)}
+        k: baseline.trial_parameters(k)["genotype"] for k in range(1)}
     assert (randoms.protocol.map(json.dumps) == df[df.role == "searched"].protocol.map(json.dumps).iloc[0]).all()
 
     # The raw DB agrees: the genotype each search reported in its own FINAL metric is what was trained.
