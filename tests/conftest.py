@@ -126,12 +126,13 @@ def _status(port: int) -> str:
 
 
 def stop_experiment(port: int) -> None:
-    """Stop the experiment whose manager serves ``port`` and wait until the manager is gone.
+    """Stop the experiment whose manager serves ``port``; return once its REST API no longer answers.
 
     Through NNI's REST API (``DELETE /experiment``, what ``nni.experiment.Experiment.stop`` sends), not
-    ``nnictl stop <id>``: that finds the manager through NNI's experiment registry
-    (``~/nni-experiments/.experiment``), which two ``nnictl create`` at once can race on (the loser's entry is
-    lost), and costs a Python start. Both end in the same shutdown of the manager (dispatcher, trials, DB).
+    ``nnictl stop <id>``, which finds the manager through NNI's experiment registry, costs a Python start
+    and then waits ~8 s for the manager's process to exit. Both start the same shutdown; closing the REST
+    server is its first step, and the manager then ends its dispatcher and trials and closes the DB by itself
+    within seconds.
     """
     from nni.experiment import rest
 
@@ -143,9 +144,8 @@ def stop_experiment(port: int) -> None:
         raise RuntimeError(f"the NNI manager on port {port} still answers 60 s after it was asked to stop")
 
 
-# Experiments that ended and are being stopped in the background: NNI's shutdown takes 5-8 s, nearly all of
-# it waiting (the manager polls its dispatcher's exit once a second), so tests go on meanwhile;
-# `stopped_experiments` (session scope) waits for every one at the end and fails on a manager that stays.
+# Experiments that reached DONE are stopped in the background while the test reads their DB;
+# `stopped_experiments` (session scope) waits for every stop at the end and fails on a manager that stays.
 _STOPPING: list[Future] = []
 _STOPPER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="nnictl-stop")
 
