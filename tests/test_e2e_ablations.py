@@ -24,8 +24,8 @@ TINY = {"preset": "darts", "epochs": 2, "channels": 4, "layers": 3, "batch_size"
 # rank and epoch statistics need 3 per group (seeds, depth); two op sets need one pair (operations).
 STUDIES = {"tricks": 1, "seeds": 3, "operations": 2, "depth": 3}
 # Of the tricks study's 10 protocols, two train here: the plain one (a named preset) and `all` (a dict over a
-# preset, every trick at once). The other eight differ from these only in which trick flags are on, each of
-# which the training tests cover; tests/test_experiments.py builds every YAML's tuner, and with it every
+# preset, every trick at once). The other eight differ from these only in settings (trick flags, channels,
+# epochs) that the training tests cover; tests/test_experiments.py builds every YAML's tuner, and with it every
 # variant's protocol and space.
 TRICKS_TRAINED = {"base", "all"}
 
