@@ -56,12 +56,16 @@ def run_suite(extra: list[str]) -> dict[str, Any]:
     slowest = [{"seconds": float(m[1]), "phase": m[2], "test": m[3]} for m in map(DURATION.match, lines) if m]
     cpu = None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 1)
     return {
-        "command": " ".join(["python3", "-m", "pytest", *extra]), "exit_code": out.returncode,
-        "wall_s": round(wall, 1), "machine_cpu_s": cpu,
+        "command": " ".join(["python3", "-m", "pytest", *extra]),
+        "exit_code": out.returncode,
+        "wall_s": round(wall, 1),
+        "machine_cpu_s": cpu,
         "utilisation": None if cpu is None else round(cpu / (wall * (os.cpu_count() or 1)), 3),
-        "summary": summary[1] if summary else (out.stdout + out.stderr)[-2000:], "pytest_s": float(summary[2])
-        if summary else None, "slowest": slowest, "load_average_before": load, "load_average_after":
-        _common.load_average(),
+        "summary": summary[1] if summary else (out.stdout + out.stderr)[-2000:],
+        "pytest_s": float(summary[2]) if summary else None,
+        "slowest": slowest,
+        "load_average_before": load,
+        "load_average_after": _common.load_average(),
     }
 
 
@@ -80,8 +84,8 @@ def main() -> None:
         "benchmark": "test_suite", "runs": runs,
         "ratio_serial_over_default_wall": round(runs["serial"]["wall_s"] / runs["default"]["wall_s"], 2)
         if "serial" in runs else None,
-        "targets": {"wall_s": 600}, "meets_target": runs["default"]["wall_s"] < 600
-        and runs["default"]["exit_code"] == 0,
+        "targets": {"wall_s": 600},
+        "meets_target": runs["default"]["wall_s"] < 600 and runs["default"]["exit_code"] == 0,
         "cpu": _common.device_name("cpu"), "cores": os.cpu_count(),
         "packages": {p: _common.package_version(p) for p in ("pytest", "pytest-xdist", "nni", "torch")},
         **_common.git_state(), "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -114,7 +114,8 @@ def nnictl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                               text=True, timeout=timeout, cwd=REPO)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for an NNI manager, sshd, ...)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -185,7 +186,7 @@ def run_nnictl(config: dict[str, Any], workdir: Path, timeout: float = 600) -> P
     config = {**config, "experimentWorkingDirectory": str(workdir / "nni-experiments")}
     path = workdir / "experiment.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    port = _free_port()
+    port = free_port()
     out = nnictl("create", "--config", str(path), "--port", str(port))
     assert out.returncode == 0, out.stdout + out.stderr
     experiments = [p for p in (workdir / "nni-experiments").iterdir() if p.is_dir() and not p.name.startswith("_")]

@@ -21,17 +21,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.conftest import free_port
+
 SSHD = Path("/usr/sbin/sshd")
 
 
 class SshdUnavailable(RuntimeError):
     """sshd is not installed or cannot start here (the reason is the message)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _listening(port: int) -> bool:
@@ -88,7 +84,7 @@ def start_sshd(folder: Path, env: dict[str, str]) -> LoopbackSshd:
         pass
     if any(" " in v or '"' in v for v in env.values()):
         raise ValueError("SetEnv values must not contain spaces or quotes")
-    port = _free_port()
+    port = free_port()
     config = folder / "sshd_config"
     config.write_text("\n".join([
         f"Port {port}",

@@ -8,7 +8,6 @@ the experiment's id, port and folder and talks to NNI's REST API (``/api/v1/nni/
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,15 +21,9 @@ import yaml
 
 from nni_nas_bench.tuners.journal import Journal
 from nni_nas_bench.tuners.ledger import Resume, Wasted
-from tests.conftest import REPO, nnictl
+from tests.conftest import REPO, free_port, nnictl
 
 ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
