@@ -7,6 +7,8 @@ importing torch would cost every such process seconds. The space, its networks a
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 
 from nni_nas_bench.errors import GenotypeError
@@ -91,6 +93,14 @@ class NB201Arch:
                                         f"(each of 0..{node - 1} once)")
                 ops[(node, int(src))] = op
         return cls(tuple(ops[e] for e in EDGES))
+
+
+@functools.cache
+def ops_by_code() -> tuple[tuple[str, ...], ...]:
+    """The ops of every cell, indexed by base-5 code (tabulated once per process: samplers draw a code and
+    look it up, 15,625 tuples instead of a validated :class:`NB201Arch` per draw)."""
+    digits = itertools.product(NB201_OPS, repeat=len(EDGES))  # the first edge varies slowest here,
+    return tuple(ops[::-1] for ops in digits)  # and least significant in a code: reversed
 
 
 _EXAMPLE = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"

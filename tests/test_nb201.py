@@ -15,7 +15,7 @@ from scipy import stats as sps
 
 from nni_nas_bench.errors import ConfigError, DatasetNotFoundError, GenotypeError
 from search_spaces import create_space
-from search_spaces.nb201_arch import LABELS, NB201_OPS, NUM_ARCHS, RESNET_CELL, NB201Arch, nb201_mflops
+from search_spaces.nb201_arch import LABELS, NB201_OPS, NUM_ARCHS, RESNET_CELL, NB201Arch, nb201_mflops, ops_by_code
 from tests.conftest import SHARED_DATA
 
 TABLES = SHARED_DATA / "nas-bench-201"
@@ -32,6 +32,7 @@ def test_text_form_and_codes_round_trip(space) -> None:
     assert RESNET_CELL.op(3, 2) == "skip_connect" and RESNET_CELL.op(2, 0) == "none"
     codes = [NB201Arch.from_code(c) for c in range(NUM_ARCHS)]
     assert len({a.to_text() for a in codes}) == NUM_ARCHS
+    assert [a.ops for a in codes] == list(ops_by_code())  # the samplers' table is the codes' cells
     assert all(NB201Arch.from_text(codes[c].to_text()).code == c for c in range(0, NUM_ARCHS, 97))
     assert space.to_genotype(space.to_sample(RESNET_CELL)) == RESNET_CELL
     assert set(space.to_sample(RESNET_CELL)) == set(LABELS) == set(space.mutables)
@@ -60,6 +61,9 @@ def test_uniform_sampler_frequencies(space) -> None:
                         minlength=25)
     assert sps.chisquare(pairs).pvalue > 1e-3
     assert space.sample(3) == space.sample(3) and space.sample(3) != space.sample(4)
+    rng = np.random.RandomState(5)  # one draw of a code per sample: the code's cell
+    assert [space.random_sample(rng) for _ in range(3)] == [
+        NB201Arch.from_code(c).to_sample() for c in np.random.RandomState(5).randint(NUM_ARCHS, size=3)]
 
 
 @needs_tables

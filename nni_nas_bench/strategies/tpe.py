@@ -27,6 +27,7 @@ count as asked, which is what keeps concurrent workers from training the same ar
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -70,6 +71,11 @@ class TpeStrategy(MultiTrialStrategy):
         self._x = np.zeros((self.budget, len(sizes)), dtype=np.int64)
         self._y = np.zeros(self.budget)
         self._n = 0
+        # The results ranked best first, ties to the earlier one: (-accuracy, time) kept sorted as they come
+        # (a stable argsort of -y per proposal gives the same order, at O(n log n) each time).
+        self._ranked: list[tuple[float, int]] = []
+        self._uniform = bool((sizes == sizes[0]).all())  # every decision has as many values (NB201: 5)
+        self._columns = np.arange(len(sizes))
         self._asked_keys: set[tuple[int, ...]] = set()
         self._space_size = math.prod(int(s) for s in sizes)
 
@@ -85,7 +91,9 @@ class TpeStrategy(MultiTrialStrategy):
         if metrics is not None:  # a failure teaches nothing, but its architecture stays asked
             if self._n == len(self._y):  # a budget raised after start
                 self._x, self._y = np.concatenate([self._x, self._x]), np.concatenate([self._y, self._y])
-            self._x[self._n], self._y[self._n] = self.indices(sample), float(metrics["default"])
+            accuracy = float(metrics["default"])
+            self._x[self._n], self._y[self._n] = self.indices(sample), accuracy
+            bisect.insort(self._ranked, (-accuracy, self._n))
             self._n += 1
 
     # ------------------------------------------------------------------------------ the model
@@ -99,8 +107,8 @@ class TpeStrategy(MultiTrialStrategy):
         u = self.rng.rand(len(self._sizes), self.candidates)
         cand = (u[:, :, None] >= cumulative[:, None, :]).sum(axis=2).T  # (candidates, decisions)
         cand = np.minimum(cand, self._sizes - 1)  # float round-off at the top of a histogram
-        columns = np.arange(len(self._sizes))
-        ratio = log_l[columns, cand] - log_g[columns, cand]  # (candidates, decisions)
+        columns = self._columns
+        ratio = (log_l - log_g)[columns, cand]  # (candidates, decisions)
         choice = cand[np.argmax(ratio, axis=0), columns]  # independent per decision, first on ties
         if self.allow_repeats or tuple(choice) not in self._asked_keys:
             return choice
@@ -116,24 +124,37 @@ class TpeStrategy(MultiTrialStrategy):
         with ``gamma_cap`` = its linear forgetting, 25; NNI's ``split_history``), ties to the earlier
         result; both sets keep the order results were told, which linear forgetting weighs by.
         """
-        x, y = self._x[: self._n], self._y[: self._n]
-        n_good = min(math.ceil(self.gamma * math.sqrt(len(y))), self.forgetting)
-        order = np.argsort(-y, kind="stable")
-        good, bad = np.sort(order[:n_good]), np.sort(order[n_good:])  # time order, for forgetting
-        return np.log(self._density(x[good])), np.log(self._density(x[bad]))
+        n = self._n
+        n_good = min(math.ceil(self.gamma * math.sqrt(n)), self.forgetting)
+        good = sorted(t for _, t in self._ranked[:n_good])  # time order, for forgetting
+        is_bad = np.ones(n, dtype=bool)
+        is_bad[good] = False
+        x = self._x[:n]
+        log_l, log_g = np.log(self._densities(x[good], x[is_bad]))
+        return log_l, log_g
 
-    def _density(self, x: np.ndarray) -> np.ndarray:
-        """Per decision, the prior-smoothed, forgetting-weighted histogram of ``x`` (rows: decisions)."""
-        n = len(x)
+    def _weights(self, n: int) -> np.ndarray:
+        """hyperopt's linear forgetting: the oldest of ``n`` results ramp up from 1/n, the newest 25 count fully."""
         weights = np.ones(n)
-        if n > self.forgetting:  # hyperopt: the oldest results ramp up from 1/n, the newest count fully
+        if n > self.forgetting:  # (np.linspace alone costs more than the rest of this method)
             weights[: n - self.forgetting] = np.linspace(1.0 / n, 1.0, n - self.forgetting)
-        flat = np.bincount((x + self._offsets).ravel(), weights=np.repeat(weights, x.shape[1]),
-                           minlength=int(self._sizes.sum()))
-        hist = np.zeros(self._valid.shape)
-        hist[self._valid] = flat
-        density = np.where(self._valid, hist + self.prior_weight, 0.0)  # prior_weight per value (hyperopt)
-        return np.maximum(density / density.sum(axis=1, keepdims=True), 1e-300)  # padding: never drawn
+        return weights
+
+    def _densities(self, good: np.ndarray, bad: np.ndarray) -> np.ndarray:
+        """Per decision, the prior-smoothed, forgetting-weighted histograms of the ``good`` and the ``bad``
+        rows, stacked (2, decisions, values): one weighted ``bincount`` for both (each bin still sums its
+        rows in the order told, as two counts would)."""
+        total, columns = int(self._sizes.sum()), good.shape[1]
+        ids = np.concatenate([(good + self._offsets).ravel(), (bad + self._offsets + total).ravel()])
+        weights = np.concatenate([self._weights(len(good)), self._weights(len(bad))]).repeat(columns)
+        flat = np.bincount(ids, weights=weights, minlength=2 * total)
+        if self._uniform:
+            density = flat.reshape(2, *self._valid.shape) + self.prior_weight  # prior_weight per value (hyperopt)
+        else:
+            hist = np.zeros((2, *self._valid.shape))
+            hist[:, self._valid] = flat.reshape(2, total)
+            density = np.where(self._valid, hist + self.prior_weight, 0.0)
+        return np.maximum(density / density.sum(axis=2, keepdims=True), 1e-300)  # padding: never drawn
 
     # ------------------------------------------------------------------------------ repeats
     def _fresh_uniform(self) -> np.ndarray:

@@ -48,6 +48,8 @@ from nni_nas_bench.strategies.multi_trial import Metrics, MultiTrialStrategy, Sa
 
 WHOLE_SPACE_LIMIT = 100_000  # spaces up to this size are ranked whole instead of through a random pool
 PREDICTORS = ("mlp", "gbdt", "linear")
+# Small spaces enumerated once per process (see WeakNasStrategy._enumerate): shape -> rows, encodings.
+_ENUMERATED: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
 def make_mlp(*, hidden: int, layers: int, iterations: int, lr: float, alpha: float, seed: int) -> Any:
@@ -112,14 +114,16 @@ class WeakNasStrategy(MultiTrialStrategy):
         self._queue: list[Sample] = []
         self._initial_asked = 0
         self._outstanding = 0
-        self._rows: list[list[int]] = []  # index rows and accuracies of the successful evaluations
-        self._accuracies: list[float] = []
+        # Index rows and accuracies of the successful evaluations (rows [0, _n) are filled): arrays, so a
+        # refit does not rebuild them from Python lists (99 refits per tabular run).
+        self._rows = np.zeros((self.budget, len(self.choices)), dtype=np.int64)
+        self._accuracies = np.zeros(self.budget)
+        self._n = 0
         self._seen: set[tuple[int, ...]] = set()  # asked samples of a large space (a small one: _unseen)
         self._sizes = tuple(len(values) for values in self.choices)
         self._whole: np.ndarray | None = None  # every architecture as index rows, when the space is small
         if math.prod(self._sizes) <= WHOLE_SPACE_LIMIT:
-            self._whole = np.indices(self._sizes).reshape(len(self._sizes), -1).T
-            self._whole_x = self.encode_indices(self._whole)
+            self._whole, self._whole_x = self._enumerate(self._sizes)
             self._unseen = np.ones(len(self._whole), dtype=bool)  # by flat index (np.ravel_multi_index)
 
     def _propose(self) -> Sample | None:
@@ -143,8 +147,11 @@ class WeakNasStrategy(MultiTrialStrategy):
     def _observe(self, sample: Sample, metrics: Metrics | None) -> None:
         self._outstanding -= 1
         if metrics is not None:
-            self._rows.append(self.indices(sample))
-            self._accuracies.append(float(metrics["default"]))
+            if self._n == len(self._accuracies):  # a budget raised after start
+                self._rows = np.concatenate([self._rows, self._rows])
+                self._accuracies = np.concatenate([self._accuracies, self._accuracies])
+            self._rows[self._n], self._accuracies[self._n] = self.indices(sample), float(metrics["default"])
+            self._n += 1
 
     def _initial_sample(self) -> Sample:
         """A uniform sample not asked yet: the reference draws its initial set without replacement
@@ -170,14 +177,29 @@ class WeakNasStrategy(MultiTrialStrategy):
             rows = np.array([self.indices(s) for s in self._random_pool()])
             features, unseen = self.encode_indices(rows), np.ones(len(rows), dtype=bool)
         candidates = np.flatnonzero(unseen)
-        if len(self._accuracies) < 2:  # nothing to learn from yet (all failed): uniform picks
+        if self._n < 2:  # nothing to learn from yet (all failed): uniform picks
             picks = self.rng.choice(candidates, size=min(self.per_iteration, len(candidates)), replace=False)
         else:
-            y = np.array(self._accuracies)
-            predicted = self._fit_predict(self.encode_indices(np.array(self._rows)), (y - y.mean()) / (y.std() + 1e-8),
+            y = self._accuracies[: self._n]
+            predicted = self._fit_predict(self.encode_indices(self._rows[: self._n]), (y - y.mean()) / (y.std() + 1e-8),
                                           features)
             picks = self.select(predicted, unseen)
         return [self.from_indices(rows[i]) for i in picks]
+
+    def _enumerate(self, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Every architecture of a small space as index rows, and their encoding: float32 for the
+        scikit-learn predictors (as they are fitted), float64 for the linear one (what its product with
+        float64 weights computes in anyway, so 99 predictions per run do not each cast 15,625 rows).
+        Built once per process and space shape, read-only: a tabular worker runs hundreds of searches."""
+        if sizes not in _ENUMERATED:
+            whole = np.indices(sizes).reshape(len(sizes), -1).T
+            encoded = self.encode_indices(whole)
+            arrays = (whole, encoded, encoded.astype(np.float64))
+            for array in arrays:
+                array.setflags(write=False)
+            _ENUMERATED[sizes] = arrays
+        whole, encoded, encoded64 = _ENUMERATED[sizes]
+        return whole, encoded64 if self.predictor == "linear" else encoded
 
     def select(self, predicted: np.ndarray, unseen: np.ndarray) -> np.ndarray:
         """The reference's pick from a ranking (WeakNAS.py:247-265, 304-309): the top ``top_k`` of ALL
