@@ -60,11 +60,11 @@ def multi_trial_strategies(*, include_references: bool = False) -> list[str]:
     NNI's own implementations of methods the suite also implements (``nni_reference``, e.g. ``nni_tpe``)
     are left out unless asked for: the default table counts each method once.
     """
-    from nni_nas_bench.strategies import get_strategy_class, list_strategies
+    from nni_nas_bench.strategies import MULTI_TRIAL, get_strategy_class
 
-    classes = {name: get_strategy_class(name) for name in list_strategies()}
-    return [name for name, cls in classes.items() if getattr(cls, "kind", None) == "multi_trial"
-            and getattr(cls, "tabular", True) and (include_references or not getattr(cls, "nni_reference", False))]
+    classes = {name: get_strategy_class(name) for name in sorted(MULTI_TRIAL)}
+    return [name for name, cls in classes.items() if getattr(cls, "tabular", True)
+            and (include_references or not getattr(cls, "nni_reference", False))]
 
 
 @dataclass
@@ -103,11 +103,11 @@ def _run_chunk(spec: RunSpec) -> list[dict[str, Any]]:
         result = strategy.search(space, evaluator)
         wall = time.perf_counter() - tic
         n = len(result.history)
-        value, test, secs, index = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n), np.full(n, -1)
-        for k, entry in enumerate(result.history):
-            m = entry.get("metrics")
-            if isinstance(m, dict) and m.get("default") is not None and np.isfinite(m["default"]):
-                value[k], test[k], secs[k], index[k] = m["default"], m["test_acc"], m["seconds"], m["index"]
+        # A failed query's metrics are None (the strategy keeps only metrics with a finite ``default``).
+        failed = (np.nan, np.nan, 0.0, -1)
+        columns = np.array([failed if m is None else (m["default"], m["test_acc"], m["seconds"], m["index"])
+                            for m in (entry["metrics"] for entry in result.history)], dtype=float).reshape(n, 4)
+        value, test, secs, index = columns[:, 0], columns[:, 1], columns[:, 2], columns[:, 3].astype(np.int64)
         pick = result.best_metrics
         hits = np.flatnonzero(index == optimum)
         out.append({
@@ -220,17 +220,22 @@ def _run_chunks(specs: list[RunSpec], workers: int, progress: bool | None) -> li
 
 
 def _curves(records: list[dict[str, Any]]) -> pd.DataFrame:
-    frames = []
-    for r in records:
-        value, test = _incumbent(r["value"], r["test"])
-        n = len(value)
-        frames.append(pd.DataFrame({"method": r["method"], "dataset": r["dataset"], "run": r["run"],
-                                    "query": np.arange(1, n + 1), "seconds": r["seconds"], "value": value,
-                                    "test_acc": test}))
-    curves = pd.concat(frames, ignore_index=True)
+    """Every run's incumbent curve, one row per query, built as whole columns (1.8 million rows in the table)."""
+    incumbents = [_incumbent(r["value"], r["test"]) for r in records]
+    lengths = np.array([len(r["value"]) for r in records], dtype=np.int64)
+    columns: dict[str, Any] = {}
     for column in ("method", "dataset"):
-        curves[column] = curves[column].astype("category")
-    return curves
+        names = [r[column] for r in records]
+        categories = sorted(set(names))  # as ``astype("category")`` orders them
+        codes = np.array([categories.index(name) for name in names], dtype=np.int64).repeat(lengths)
+        columns[column] = pd.Categorical.from_codes(codes, categories)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    columns["run"] = np.array([r["run"] for r in records], dtype=np.int64).repeat(lengths)
+    columns["query"] = np.arange(int(lengths.sum())) - starts.repeat(lengths) + 1
+    columns["seconds"] = np.concatenate([r["seconds"] for r in records])
+    columns["value"] = np.concatenate([value for value, _ in incumbents])
+    columns["test_acc"] = np.concatenate([test for _, test in incumbents])
+    return pd.DataFrame(columns)
 
 
 def _trial_rows(runs: pd.DataFrame, datasets: Sequence[str], num_random: int, seed: int, root: Any,
