@@ -52,6 +52,7 @@ class ReinforceStrategy(MultiTrialStrategy):
         self._rows = np.arange(len(sizes))
         self._adam = _Adam(self._logits.shape, lr=self.lr)
         self._ema_num, self._ema_den = 0.0, 0.0
+        self._policy: np.ndarray | None = None  # exp(log policy) of the current logits, until the next step
 
     @property
     def baseline(self) -> float | None:
@@ -63,9 +64,16 @@ class ReinforceStrategy(MultiTrialStrategy):
         shifted = self._logits - self._logits.max(axis=1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
+    def _current_policy(self) -> np.ndarray:
+        """``exp(log_softmax)`` of the logits (padded rows 0), computed once per policy: a proposal and the
+        gradient of its result read the same one (one step per told result in between)."""
+        if self._policy is None:
+            self._policy = np.exp(self._log_policy())
+        return self._policy
+
     def probabilities(self) -> list[np.ndarray]:
         """The current policy: one probability vector per decision (``self.labels`` order)."""
-        p = np.exp(self._log_policy())
+        p = self._current_policy()
         return [p[row, :size].copy() for row, size in enumerate(self._sizes)]
 
     def _propose(self) -> Sample:
@@ -73,7 +81,7 @@ class ReinforceStrategy(MultiTrialStrategy):
         # of p normalised by its last entry, one ``random_sample()``, ``searchsorted(side='right')``; frozen
         # by NEP 19), for all decisions at once: the same samples as one ``choice`` call per decision, in a
         # fifth of the time (1000 proposals per tabular run).
-        p = np.exp(self._log_policy())
+        p = self._current_policy()
         cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
         cdf /= cdf[:, -1:]
         draws = self.rng.random_sample(len(self._sizes))
@@ -89,9 +97,10 @@ class ReinforceStrategy(MultiTrialStrategy):
         # d/d logits of  -sum_rows log_softmax(logits)[row, chosen] * (r - b): the reference's loss.backward()
         # in closed form, (p - onehot) * advantage per row, in the order autograd adds it up.
         advantage = reward - self.baseline
-        grad = np.exp(self._log_policy()) * advantage
+        grad = self._current_policy() * advantage
         grad[self._rows, self.indices(sample)] += -advantage
         self._adam.step(self._logits, grad)
+        self._policy = None  # the logits moved
 
 
 class _Adam:

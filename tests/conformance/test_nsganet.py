@@ -69,6 +69,25 @@ def test_the_algorithm_is_pymoos_nsga2_with_the_reference_operators(space: Any) 
     assert algorithm.eliminate_duplicates is not None and algorithm.eliminate_duplicates is not False
 
 
+def test_duplicate_elimination_decides_as_pymoos_default(space: Any) -> None:
+    """nsganet.py:184 ``eliminate_duplicates=True``, i.e. pymoo's ``DefaultDuplicateElimination`` (a row within
+    1e-16 of an earlier row or of another population's): the strategy's hashing elimination keeps and drops
+    the same individuals on integer populations full of duplicates (-0.0 included, as rounding makes it)."""
+    from pymoo.core.duplicate import DefaultDuplicateElimination
+    from pymoo.core.population import Population
+
+    ours, pymoos = _started(space).algorithm.eliminate_duplicates, DefaultDuplicateElimination()
+    rng, kept, dropped = np.random.RandomState(0), 0, 0
+    for trial in range(30):
+        pop = Population.new(X=rng.randint(0, 3, size=(25, 3)).astype(float) * rng.choice([1.0, -1.0], size=(25, 3)))
+        others = [Population.new(X=rng.randint(0, 3, size=(k, 3)).astype(float)) for k in (trial % 4, 6)]
+        ours_kept, pymoos_kept = ours.do(pop, *others, return_indices=True), pymoos.do(pop, *others,
+                                                                                       return_indices=True)
+        assert ours_kept[1] == pymoos_kept[1] and ours_kept[2] == pymoos_kept[2]
+        kept, dropped = kept + len(ours_kept[1]), dropped + len(ours_kept[2])
+    assert kept > 100 and dropped > 100  # both kinds of decision were compared, many times
+
+
 def test_budget_is_the_readme_commands_n_gens_30_n_offspring_20() -> None:
     """NSGANET/README.md:29-30 (--n_offspring 20 --n_gens 30), population 40 (evolution_search.py:31) and
     termination ('n_gen', 30) (:160-163): pymoo counts the initial population as generation 1, so the
