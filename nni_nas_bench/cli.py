@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     tabular = sub.add_parser(
         "tabular", help="every multi-trial strategy on NAS-Bench-201's tables, R seeded runs each",
         description="Runs every multi-trial strategy (or --methods) R times per dataset against NAS-Bench-201's "
-                    "tabulated accuracies (no training: minutes on a CPU) and writes, per method and dataset, the "
-                    "picked cells' test accuracy, RI against K random cells and anytime curves (CSV, figures, "
-                    "settings.json). Same seeds, same numbers.",
+                    "tabulated accuracies (no training: about a minute on 2 CPU cores) and writes, per method and "
+                    "dataset, the picked cells' test accuracy, RI against K random cells and anytime curves (CSV, "
+                    "figures, settings.json). Same seeds, same numbers.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     tabular.add_argument("--out", required=True, help="folder for the CSV tables, figures and settings.json")
     tabular.add_argument("--methods", nargs="*", default=None, help="strategies (None: every multi-trial one)")

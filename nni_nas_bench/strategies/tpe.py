@@ -136,7 +136,7 @@ class TpeStrategy(MultiTrialStrategy):
     def _weights(self, n: int) -> np.ndarray:
         """hyperopt's linear forgetting: the oldest of ``n`` results ramp up from 1/n, the newest 25 count fully."""
         weights = np.ones(n)
-        if n > self.forgetting:  # (np.linspace alone costs more than the rest of this method)
+        if n > self.forgetting:
             weights[: n - self.forgetting] = np.linspace(1.0 / n, 1.0, n - self.forgetting)
         return weights
 
