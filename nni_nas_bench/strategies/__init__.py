@@ -10,7 +10,9 @@ search trial of a benchmark experiment::
 Methods are registered in ONE place, :data:`STRATEGIES` (name -> import path), and loaded on first use (as
 the spaces are), so listing or validating names does not import torch, NNI's NAS package or a method
 that is not used. A method is the module ``nni_nas_bench/strategies/<name>.py`` whose class says
-``name = "<name>"``; loading checks both (``tests/test_architecture.py`` checks every entry).
+``name = "<name>"``; loading checks both (``tests/test_architecture.py`` checks every entry). A multi-trial
+method is also named in :data:`MULTI_TRIAL` (the tabular table lists them without importing the others);
+loading checks that too.
 """
 
 from __future__ import annotations
