@@ -17,11 +17,14 @@ how many architecture "evaluations" the table answers per second, and how long t
 4. ``table``: the full table itself, :func:`nni_nas_bench.tabular.runner.run_tabular`, timed end to end
    (worker start, searches, curve summaries; figures are not drawn), unless ``--skip-table``; its summary
    (mean test accuracy of the picks, RI, queries to the optimum per method × dataset) is recorded too.
+5. ``cli`` (``--cli``): ``nas-bench tabular`` itself in a fresh process, as a user runs it (imports, the
+   table, CSVs and figures), under the same ``--busy`` load: wall, CPU seconds and peak RSS of it and its
+   workers, and whether its summary has the in-process table's numbers.
 
 Example (the numbers in benchmarks/README.md)::
 
-    python benchmarks/tabular.py --data-root ../shared/data --out benchmarks/results/tabular-cpu-2core.json
-    python benchmarks/tabular.py --data-root ../shared/data --busy 2 --reference-runs 0 \
+    python benchmarks/tabular.py --data-root ../shared/data --cli --out benchmarks/results/tabular-cpu-2core.json
+    python benchmarks/tabular.py --data-root ../shared/data --busy 2 --reference-runs 0 --cli \
         --out benchmarks/results/tabular-cpu-2core-busy.json   # both cores kept busy by two other processes
 """
 
@@ -136,6 +139,52 @@ def bench_references(root: str | None, budget: int, runs: int, workers: int) -> 
     return out
 
 
+# Runs the CLI in a fresh process and reports its children's resource use: only the CLI and its workers
+# (not this script's earlier workers or the --busy spinners) count.
+_RUSAGE = """
+import json, resource, subprocess, sys, time
+tic = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+wall = time.perf_counter() - tic
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"returncode": code, "wall_seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "max_rss_mb": usage.ru_maxrss / 1024}))
+"""
+
+
+def bench_cli(args: argparse.Namespace, summary: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """``nas-bench tabular`` as a user runs it: wall, CPU and peak RSS of the process and its workers; and
+    whether its summary has the in-process table's numbers (the CLI is the same runner, so it must)."""
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "nni_nas_bench.cli", "tabular", "--out", out, "--runs", str(args.runs),
+                   "--budget", str(args.budget), "--workers", str(args.workers), "--settings", args.settings,
+                   "--datasets", *args.datasets]
+        if args.data_root:
+            command += ["--data-root", str(Path(args.data_root).resolve())]
+        if args.methods:
+            command += ["--methods", *args.methods]
+        measured = json.loads(subprocess.run([sys.executable, "-c", _RUSAGE, *command], check=True,
+                                             capture_output=True, text=True, cwd=REPO).stdout)
+        if measured["returncode"] != 0:
+            raise SystemExit(f"nas-bench tabular failed (exit {measured['returncode']}): {' '.join(command)}")
+        same = None
+        if summary is not None:
+            columns = ["dataset", "method", "test_mean", "ri_space", "ri_random", "found_optimum"]
+            cli = pd.read_csv(Path(out) / "summary.csv")[columns].sort_values(["dataset", "method"])
+            table = pd.DataFrame(summary)[columns].sort_values(["dataset", "method"])
+            keys, numbers = columns[:2], columns[2:]
+            same = bool(cli[keys].to_numpy().tolist() == table[keys].to_numpy().tolist() and np.allclose(
+                cli[numbers].to_numpy(float), table[numbers].to_numpy(float), rtol=1e-9, equal_nan=True))
+    shown = ["nas-bench" if c == "nni_nas_bench.cli" else "DIR" if c == out else c for c in command[2:]]
+    return {**measured, "command": " ".join(shown), "busy_processes": args.busy,
+            "summary_equals_table": same}
+
+
 @contextlib.contextmanager
 def busy_cpus(n: int) -> Iterator[None]:
     """``n`` processes that spin on the CPUs (pure-Python loops, no I/O) for the duration of the block: the
@@ -166,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--busy", type=int, default=0,
                         help="keep N other processes spinning on the CPUs while the table runs (issue 18: the "
                              "table on a machine another job keeps busy)")
+    parser.add_argument("--cli", action="store_true",
+                        help="also time `nas-bench tabular` itself (a fresh process: imports, the table, CSVs and "
+                             "figures), under the same --busy load, and check its summary against the table's")
     parser.add_argument("--out", default=None, help="JSON file to write")
     args = parser.parse_args(argv)
 
@@ -207,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"full table: {wall:.1f} s wall for {table.settings['queries']:,} queries", flush=True)
         print(table.summary[["dataset", "method", "test_mean", "ri_space", "ri_random", "found_optimum"]]
               .to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    if args.cli:
+        with busy_cpus(args.busy):
+            result["cli"] = bench_cli(args, result.get("table", {}).get("summary"))
+        print(f"nas-bench tabular: {result['cli']['wall_seconds']:.1f} s wall, {result['cli']['cpu_seconds']:.0f} "
+              f"CPU-s, {result['cli']['max_rss_mb']:,.0f} MB peak RSS", flush=True)
     result["machine"]["load_after"] = load_average()
     if args.out:
         write_result(args.out, result)
