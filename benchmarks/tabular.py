@@ -17,7 +17,10 @@ how many architecture "evaluations" the table answers per second, and how long t
 4. ``table``: the full table itself, :func:`nni_nas_bench.tabular.runner.run_tabular`, timed end to end
    (worker start, searches, curve summaries; figures are not drawn), unless ``--skip-table``; its summary
    (mean test accuracy of the picks, RI, queries to the optimum per method × dataset) is recorded too.
-5. ``cli`` (``--cli``): ``nas-bench tabular`` itself in a fresh process, as a user runs it (imports, the
+5. ``baseline`` (``--baseline REV``): each method's CPU seconds per 1,000-query run at commit REV and in this
+   checkout, measured alternately in fresh processes (best of 5 passes of 10 seeds, cifar100): the speed
+   ratio of a change, which wall times taken at different moments of a shared machine cannot give.
+6. ``cli`` (``--cli``): ``nas-bench tabular`` itself in a fresh process, as a user runs it (imports, the
    table, CSVs and figures), under the same ``--busy`` load: wall, CPU seconds and peak RSS of it and its
    workers, and whether its summary has the in-process table's numbers.
 
@@ -44,7 +47,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, git_state, load_average, write_result
+from _common import REPO, git, git_state, load_average, write_result
 
 sys.path.insert(0, str(REPO))
 
@@ -139,6 +142,63 @@ def bench_references(root: str | None, budget: int, runs: int, workers: int) -> 
     return out
 
 
+# One method's CPU seconds per run, in a fresh process whose ``sys.path`` starts at a checkout (argv: checkout,
+# method, dataset, data root, budget, runs, repeats): the best of ``repeats`` passes over ``runs`` seeds.
+_PER_RUN = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from nni_nas_bench.workers import pin_threads
+pin_threads()
+from nni_nas_bench.tabular.runner import RunSpec, _run_chunk, table_settings
+method, dataset, root, budget, runs, repeats = sys.argv[2], sys.argv[3], sys.argv[4], *map(int, sys.argv[5:8])
+spec = lambda seeds: RunSpec(method, dataset, seeds, budget, "valid", True, root, "csv", table_settings(method))
+_run_chunk(spec([0]))  # first use: tables, caches
+passes = []
+for _ in range(repeats):
+    tic = time.process_time()
+    _run_chunk(spec(list(range(1, runs + 1))))
+    passes.append((time.process_time() - tic) / runs)
+import nni_nas_bench
+print(json.dumps({"cpu_seconds_per_run": min(passes), "passes": passes, "code": nni_nas_bench.__file__}))
+"""
+
+
+def bench_baseline(methods: list[str], rev: str, root: str | None, budget: int, runs: int,
+                   repeats: int) -> dict[str, Any]:
+    """Each method's CPU seconds per run at commit ``rev`` and in this checkout, measured alternately in the
+    same minutes (this machine's speed drifts by 20% within an hour, so only a same-run ratio means
+    anything): the best of ``repeats`` passes of ``runs`` seeded 1,000-query runs on cifar100."""
+    import tempfile
+
+    root = str(Path(root).resolve()) if root else ""
+    out: dict[str, Any] = {"commit": git("rev-parse", rev), "runs": runs, "repeats": repeats, "methods": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = str(Path(tmp) / "baseline")
+        subprocess.run(["git", "worktree", "add", "--detach", tree, rev], cwd=REPO, check=True, capture_output=True)
+        try:
+            for method in methods:
+                row = {}
+                for name, checkout in (("baseline", tree), ("current", str(REPO))):
+                    done = subprocess.run([sys.executable, "-c", _PER_RUN, checkout, method, "cifar100", root,
+                                           str(budget), str(runs), str(repeats)], capture_output=True, text=True,
+                                          check=True, cwd=tmp)
+                    measured = json.loads(done.stdout.strip().splitlines()[-1])
+                    if not Path(measured["code"]).resolve().is_relative_to(Path(checkout).resolve()):
+                        raise SystemExit(f"the {name} run imported {measured['code']}, not {checkout}'s code")
+                    row[name] = measured["cpu_seconds_per_run"]
+                row["speedup"] = row["baseline"] / row["current"]
+                out["methods"][method] = row
+                print(f"{method:<16} {row['baseline'] * 1000:7.1f} ms per run at {rev} -> "
+                      f"{row['current'] * 1000:7.1f} ms now ({row['speedup']:.2f}x)", flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=REPO, capture_output=True)
+    total = {k: sum(r[k] for r in out["methods"].values()) for k in ("baseline", "current")}
+    out["total"] = {**total, "speedup": total["baseline"] / total["current"]}
+    print(f"{'all methods':<16} {total['baseline'] * 1000:7.1f} ms -> {total['current'] * 1000:7.1f} ms "
+          f"({out['total']['speedup']:.2f}x)", flush=True)
+    return out
+
+
 # Runs the CLI in a fresh process and reports its children's resource use: only the CLI and its workers
 # (not this script's earlier workers or the --busy spinners) count.
 _RUSAGE = """
@@ -218,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cli", action="store_true",
                         help="also time `nas-bench tabular` itself (a fresh process: imports, the table, CSVs and "
                              "figures), under the same --busy load, and check its summary against the table's")
+    parser.add_argument("--baseline", default=None, metavar="REV",
+                        help="also measure each method's CPU seconds per run at git commit REV and here, "
+                             "alternately (a same-run speed ratio; see bench_baseline)")
+    parser.add_argument("--baseline-runs", type=int, default=10)
+    parser.add_argument("--baseline-repeats", type=int, default=5)
     parser.add_argument("--out", default=None, help="JSON file to write")
     args = parser.parse_args(argv)
 
@@ -239,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['evaluator']['no_noise']['queries_per_s']:,.0f} without", flush=True)
     result["per_method"] = bench_methods(methods, args.data_root, args.budget, settings, args.runs,
                                          len(args.datasets), args.workers)
+    if args.baseline:
+        result["baseline"] = bench_baseline(methods, args.baseline, args.data_root, args.budget, args.baseline_runs,
+                                            args.baseline_repeats)
     if args.reference_runs:
         result["references"] = bench_references(args.data_root, args.reference_budget, args.reference_runs,
                                                 args.workers)

@@ -10,9 +10,7 @@ search trial of a benchmark experiment::
 Methods are registered in ONE place, :data:`STRATEGIES` (name -> import path), and loaded on first use (as
 the spaces are), so listing or validating names does not import torch, NNI's NAS package or a method
 that is not used. A method is the module ``nni_nas_bench/strategies/<name>.py`` whose class says
-``name = "<name>"``; loading checks both (``tests/test_architecture.py`` checks every entry). A multi-trial
-method is also named in :data:`MULTI_TRIAL` (the tabular table lists them without importing the others);
-loading checks that too.
+``name = "<name>"``; loading checks both (``tests/test_architecture.py`` checks every entry).
 """
 
 from __future__ import annotations
@@ -43,11 +41,6 @@ STRATEGIES: dict[str, str] = {
     "weaknas": "nni_nas_bench.strategies.weaknas:WeakNasStrategy",
     "zero_cost": "nni_nas_bench.strategies.zero_cost:ZeroCostStrategy",
 }
-# The multi-trial methods (class attribute ``kind == "multi_trial"``), declared here too so that listing them
-# (the tabular table, which runs all of them) imports none of the one-shot methods' modules (~3 s of
-# Lightning and NNI's one-shot code); loading a strategy checks that its class agrees.
-MULTI_TRIAL: frozenset[str] = frozenset(
-    {"evolution", "nni_tpe", "nsganet", "random_search", "reinforce", "tpe", "weaknas", "zero_cost"})
 _LOADED: dict[str, type] = {}
 
 
@@ -66,9 +59,6 @@ def get_strategy_class(name: str) -> type:
         if getattr(cls, "name", None) != name or module_name.rpartition(".")[2] != name:
             raise TypeError(f"strategy {name!r} is {STRATEGIES[name]}, whose module and class attribute `name` "
                             f"must both be {name!r} (got {module_name!r}, {getattr(cls, 'name', None)!r})")
-        if (getattr(cls, "kind", None) == "multi_trial") != (name in MULTI_TRIAL):
-            raise TypeError(f"strategy {name!r}: its class's kind is {getattr(cls, 'kind', None)!r}, so it must "
-                            f"{'' if name not in MULTI_TRIAL else 'not '}be listed in MULTI_TRIAL")
         _LOADED[name] = cls
     return _LOADED[name]
 

@@ -60,11 +60,11 @@ def multi_trial_strategies(*, include_references: bool = False) -> list[str]:
     NNI's own implementations of methods the suite also implements (``nni_reference``, e.g. ``nni_tpe``)
     are left out unless asked for: the default table counts each method once.
     """
-    from nni_nas_bench.strategies import MULTI_TRIAL, get_strategy_class
+    from nni_nas_bench.strategies import get_strategy_class, list_strategies
 
-    classes = {name: get_strategy_class(name) for name in sorted(MULTI_TRIAL)}
-    return [name for name, cls in classes.items() if getattr(cls, "tabular", True)
-            and (include_references or not getattr(cls, "nni_reference", False))]
+    classes = {name: get_strategy_class(name) for name in list_strategies()}
+    return [name for name, cls in classes.items() if getattr(cls, "kind", None) == "multi_trial"
+            and getattr(cls, "tabular", True) and (include_references or not getattr(cls, "nni_reference", False))]
 
 
 @dataclass
