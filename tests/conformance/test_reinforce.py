@@ -49,7 +49,8 @@ def test_two_updates_on_a_tiny_case() -> None:
     """reinforce.py:195-200: ``baseline.update(reward)`` FIRST, then ``loss = -log_prob * (reward -
     baseline.value())``, one Adam step; the EMA is bias-corrected (73-89: numerator and denominator both
     averaged). The reward is the accuracy in percent, as the NB201 API returns it. Before the fix: plain
-    SGD on rewards/100 with the baseline updated after the advantage."""
+    SGD on rewards/100 with the baseline updated after the advantage. The second update also checks that
+    the policy a proposal and its gradient share is recomputed after each step (a stale one fails it)."""
     strategy = create_strategy("reinforce", seed=1, budget=10)
     strategy.start(SPACE)
     logits = [1e-3 * x for x in (lambda r: [r.randn(3), r.randn(2)])(np.random.RandomState(1))]

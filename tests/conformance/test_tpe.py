@@ -31,10 +31,10 @@ def score(sample: dict[str, Any]) -> dict[str, Any]:
     return {"default": float((3 * sample["d0"] + 2 * sample["d1"] * sample["d2"]) % 7)}
 
 
-def told(n: int, seed: int = 3, **settings: Any) -> Any:
+def told(n: int, seed: int = 3, space: ToySpace = SPACE, **settings: Any) -> Any:
     """A ``tpe`` told ``n`` results of uniform, distinct proposals (startup larger than n: no modelling)."""
     strategy = create_strategy("tpe", seed=seed, budget=n + 5, startup=n + 1, **settings)
-    strategy.start(SPACE)
+    strategy.start(space)
     for _ in range(n):
         sample = strategy.ask()
         strategy.tell(sample, score(sample))
@@ -99,6 +99,34 @@ def test_bad_set_is_forgotten_in_the_order_told() -> None:
     for d, size in enumerate(SIZES):
         counts = np.bincount(idx[bad, d], weights, size) + 1.0
         np.testing.assert_allclose(np.exp(log_g[d, :size]), counts / counts.sum(), rtol=1e-12)
+
+
+def test_densities_of_decisions_of_equal_sizes_equal_nnis_and_hyperopts_forgetting() -> None:
+    """The same rules as the three tests above (NNI tpe_tuner.py:309-323 and 344-365; hyperopt tpe.py
+    ap_split_trials and linear_forgetting_weights) on decisions that all have 5 values, as NAS-Bench-201's
+    six edges: the strategy takes a faster path there (no padding), which must give the same densities."""
+    sizes = (5, 5, 5, 5)
+    space = ToySpace({f"d{i}": list(range(k)) for i, k in enumerate(sizes)})
+    strategy = told(20, space=space)  # 20 results: no forgetting, so NNI's split gives the same sets
+    log_l, log_g = strategy.log_densities()
+    args = TpeArguments()
+    records = [[Record(idx[d], -acc) for idx, acc in ((strategy.indices(h["sample"]), h["metrics"]["default"])
+                                                      for h in strategy.history)] for d in range(len(sizes))]
+    for d, size in enumerate(sizes):
+        below, above = nni_density(args, records[d], size)
+        np.testing.assert_allclose(np.exp(log_l[d]), below, rtol=1e-12)
+        np.testing.assert_allclose(np.exp(log_g[d]), above, rtol=1e-12)
+    strategy = told(60, space=space)  # 60 results: the bad set is forgotten in the order told (hyperopt)
+    log_l, log_g = strategy.log_densities()
+    acc = np.array([h["metrics"]["default"] for h in strategy.history])
+    idx = np.array([strategy.indices(h["sample"]) for h in strategy.history])
+    good = sorted(np.argsort(-acc, kind="stable")[: math.ceil(0.25 * math.sqrt(60))])
+    bad = [i for i in range(60) if i not in set(good)]
+    weights = np.concatenate([np.linspace(1.0 / len(bad), 1.0, len(bad) - 25), np.ones(25)])
+    for d, size in enumerate(sizes):
+        for log_density, rows, w in ((log_l, good, np.ones(len(good))), (log_g, bad, weights)):
+            counts = np.bincount(idx[rows, d], w, size) + 1.0
+            np.testing.assert_allclose(np.exp(log_density[d]), counts / counts.sum(), rtol=1e-12)
 
 
 def test_each_decision_takes_nnis_suggestion() -> None:

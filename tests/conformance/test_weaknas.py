@@ -95,6 +95,30 @@ def test_labels_are_standardised_on_the_evaluated_samples() -> None:
     np.testing.assert_allclose(seen[0], (y - y.mean()) / (y.std() + 1e-8))
 
 
+def test_each_refit_learns_every_evaluation_and_ranks_the_whole_space() -> None:
+    """WeakNAS.py:271 ``train_index = np.concatenate((keep_index_train, train_index_sample))`` then 300-301
+    ``regr.fit(df_dict_all.iloc[train_index], ...)``, ``pred_all = regr.predict(args.df_dict_all)``: every
+    architecture evaluated so far is learnt, and ALL of the benchmark (``all_index = np.arange(...)``, :217)
+    is ranked, at every iteration. Ours keeps the results in arrays and enumerates a small space once per
+    process (shared, read-only): each refit must still see all of them, in the order told."""
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    strategy = started(initial=4, per_iteration=3, top_k=6, pool_size=24, predictor="linear")
+    fit = strategy._fit_predict
+    strategy._fit_predict = lambda x, y, f: (calls.append((x.copy(), f)), fit(x, y, f))[1]
+    evaluated = []
+    for _ in range(13):
+        sample = strategy.ask()
+        evaluated.append(strategy.encode(sample))
+        strategy.tell(sample, {"default": float(sum(strategy.indices(sample)))})
+    assert [len(x) for x, _ in calls] == [4, 7, 10]  # 4 initial, then batches of 3
+    whole = strategy.encode_indices(np.array([[a, b, c] for a in range(4) for b in range(3) for c in range(2)]))
+    for x, features in calls:
+        np.testing.assert_array_equal(x, np.array(evaluated[: len(x)]))
+        assert len(features) == 24 and {tuple(r) for r in features} == {tuple(r) for r in whole}
+        assert not features.flags.writeable  # shared by every search of this process: never modified
+    assert started(predictor="linear")._whole_x is strategy._whole_x  # enumerated once
+
+
 def _full_sort_select(strategy: Any, predicted: np.ndarray, unseen: np.ndarray) -> np.ndarray:
     """The selection of WeakNAS.py:247-265, 304-309 as a full sort of the ranking (what ours did before the
     partial sort): top ``top_k`` of everything ranked, less the evaluated; a uniform draw, or the best unseen."""
